@@ -191,7 +191,7 @@ class _Env:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(name, "expected an http:// or https:// URL")
         try:
-            parts.port
+            parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
             raise ConfigError(name, "the URL's port is not a number") from None
         return value.rstrip("/")
@@ -257,7 +257,7 @@ class _Env:
             if not parts.hostname:
                 raise ConfigError(name, "expected redis://[:password@]host:port/db")
             try:
-                parts.port
+                parts.port  # noqa: B018 - raises ValueError on a bad port
             except ValueError:
                 raise ConfigError(name, "the port is not a number") from None
             db = parts.path.lstrip("/")

@@ -1,0 +1,259 @@
+"""The broker's per-instance state and the entry points that Function Compute calls.
+
+:class:`Broker` is built once at cold start and never mutated per request: the config, the token
+verifier (with its JWKS cache), the ledger, and the upstream clients (each with its keep-alive pool,
+created on first use so a function only pays for the upstream it calls).
+
+``entry_points(operation)`` gives a function folder its two handlers: a WSGI ``handler`` for an HTTP
+trigger and an ``event_handler`` for API Gateway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from upload_broker.config import Config, Credentials
+from upload_broker.errors import BrokerError, InvalidJSON, UpstreamError
+from upload_broker.http import (
+    Endpoint,
+    Request,
+    Response,
+    event_response,
+    request_from_event,
+    request_from_wsgi,
+    serve,
+    write_wsgi,
+)
+from upload_broker.ledger import Ledger, open_ledger
+from upload_broker.operations import Call, Operation
+
+log = logging.getLogger("upload_broker")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, for Log Service; ``extra`` fields become keys."""
+
+    _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in self._STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """JSON lines on stderr for the broker's loggers, once per process."""
+    logger = logging.getLogger("upload_broker")
+    if any(getattr(h, "_broker", False) for h in logger.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    handler._broker = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    logging.Formatter.converter = time.gmtime
+
+
+class Broker:
+    """Everything an instance reuses across invocations."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        ledger: Ledger | None = None,
+        verifier: Any = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self._ledger = ledger
+        self._verifier = verifier
+        self._lock = threading.Lock()
+        self._vod: Any = None
+        self._ice: Any = None
+        self._wangsu: Any = None
+
+    @classmethod
+    def from_env(cls) -> Broker:
+        return cls(Config.from_env())
+
+    # -- lazily built, then reused ------------------------------------------------------------------
+
+    @property
+    def verifier(self) -> Any:
+        if self._verifier is None:
+            with self._lock:
+                if self._verifier is None:
+                    from upload_broker.auth import TokenVerifier
+
+                    self._verifier = TokenVerifier.from_config(self.config, clock=self.clock)
+        return self._verifier
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            with self._lock:
+                if self._ledger is None:
+                    self._ledger = open_ledger(self.config.ledger_url)
+        return self._ledger
+
+    @property
+    def vod(self) -> Any:
+        if self._vod is None:
+            with self._lock:
+                if self._vod is None:
+                    from upload_broker.upstream_aliyun import AliyunRpc
+
+                    self._vod = AliyunRpc(
+                        product="vod",
+                        version="2017-03-21",
+                        region=self.config.vod_region,
+                        endpoint=self.config.vod_endpoint,
+                        connect_timeout=self.config.upstream_connect_timeout,
+                        read_timeout=self.config.upstream_read_timeout,
+                        request_module="aliyunsdkvod.request.v20170321",
+                        service_name="VOD",
+                    )
+        return self._vod
+
+    @property
+    def ice(self) -> Any:
+        if self._ice is None:
+            with self._lock:
+                if self._ice is None:
+                    from upload_broker.upstream_aliyun import AliyunRpc
+
+                    self._ice = AliyunRpc(
+                        product="ice",
+                        version="2020-11-09",
+                        region=self.config.ice_region,
+                        endpoint=self.config.ice_endpoint,
+                        connect_timeout=self.config.upstream_connect_timeout,
+                        read_timeout=self.config.upstream_read_timeout,
+                        service_name="ICE",
+                    )
+        return self._ice
+
+    @property
+    def wangsu(self) -> Any:
+        if self._wangsu is None:
+            with self._lock:
+                if self._wangsu is None:
+                    from upload_broker.upstream_wangsu import WangsuClient
+
+                    if not (self.config.wangsu_access_key and self.config.wangsu_secret_key):
+                        raise UpstreamError("Wangsu Cloud VoD is not configured on this broker.")
+                    self._wangsu = WangsuClient(
+                        self.config.wangsu_access_key,
+                        self.config.wangsu_secret_key,
+                        self.config.wangsu_endpoint,
+                        connect_timeout=self.config.upstream_connect_timeout,
+                        read_timeout=self.config.upstream_read_timeout,
+                    )
+        return self._wangsu
+
+    def credentials(self, request: Request) -> Credentials:
+        """The server's credentials: the environment's AccessKey, else the FC role's from the context."""
+        if self.config.credentials is not None:
+            return self.config.credentials
+        found = getattr(request.context, "credentials", None)
+        key_id = getattr(found, "access_key_id", None) or getattr(found, "accessKeyId", None)
+        secret = getattr(found, "access_key_secret", None) or getattr(found, "accessKeySecret", None)
+        token = getattr(found, "security_token", None) or getattr(found, "securityToken", None)
+        if key_id and secret:
+            return Credentials(key_id, secret, token or None)
+        raise UpstreamError(
+            "The broker has no upstream credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or give the "
+            "function a RAM role."
+        )
+
+    # -- serving ------------------------------------------------------------------------------------
+
+    def endpoints(self, operations: Iterable[Operation]) -> tuple[Endpoint, ...]:
+        return tuple(BoundOperation(op, self) for op in operations)
+
+    def serve(self, request: Request, endpoints: tuple[Endpoint, ...]) -> Response:
+        return serve(request, endpoints, allowed_origins=self.config.allowed_origins, on_error=self._log_refusal)
+
+    def _log_refusal(self, request: Request, request_id: str, error: BrokerError) -> None:
+        log.info(
+            "request refused",
+            extra={
+                "request_id": request_id,
+                "path": request.path[:256],
+                "status": error.status,
+                "code": error.code,
+                "field": error.field,
+                "upstream_request_id": error.upstream_request_id,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class BoundOperation(Endpoint):
+    """An operation served by one broker: checks the token, then runs the operation."""
+
+    operation: Operation
+    broker: Broker
+
+    @property
+    def route(self):  # type: ignore[override]
+        return self.operation.route
+
+    def handle(self, request: Request, body: dict, path_params: dict[str, str], request_id: str) -> dict:
+        principal = self.broker.verifier.verify(request.headers.get("Authorization"))
+        call = Call(self.broker, request, principal, body, path_params, request_id, now=self.broker.clock())
+        return self.operation.run(call)
+
+
+def wsgi_app(broker: Broker, operations: Iterable[Operation]) -> Callable:
+    """A WSGI callable serving ``operations`` (Function Compute's HTTP trigger calls this)."""
+    endpoints = broker.endpoints(operations)
+
+    def handler(environ: dict, start_response: Callable) -> list[bytes]:
+        return write_wsgi(broker.serve(request_from_wsgi(environ), endpoints), start_response)
+
+    return handler
+
+
+def event_app(broker: Broker, operations: Iterable[Operation]) -> Callable:
+    """An API Gateway event handler serving ``operations``."""
+    endpoints = broker.endpoints(operations)
+
+    def event_handler(event: bytes | str, context: Any = None) -> str:
+        try:
+            request = request_from_event(event, context)
+        except (ValueError, TypeError, UnicodeDecodeError):
+            error = InvalidJSON("The API Gateway event is not a JSON object.")
+            request_id = getattr(context, "request_id", None) or str(uuid.uuid4())
+            return event_response(Response(error.status, error.body(request_id), {"Cache-Control": "no-store"}))
+        return event_response(broker.serve(request, endpoints))
+
+    return event_handler
+
+
+def entry_points(*operations: Operation, broker: Broker | None = None) -> tuple[Callable, Callable]:
+    """``(handler, event_handler)`` for a function folder; builds the broker now, at cold start."""
+    configure_logging()
+    broker = broker or Broker.from_env()
+    return wsgi_app(broker, operations), event_app(broker, operations)
+
