@@ -1,0 +1,47 @@
+# The few commands a person types. Every target installs what it needs into .venv first.
+.PHONY: run test check lint invoke deploy audit bench fuzz soak clean help
+
+PYTHON ?= python3
+PORT ?= 8000
+REGION ?= cn-shanghai
+OP ?= create_upload_video
+EVENT ?= tests/events/$(OP).json
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
+export PORT
+
+help:
+	@echo "make run     serve every route on 127.0.0.1:$(PORT) (fake upstreams when no credentials are set)"
+	@echo "make test    run every test"
+	@echo "make check   lint + tests, as CI does"
+	@echo "make invoke  OP=create_upload_video EVENT=tests/events/create_upload_video.json"
+	@echo "make deploy  deploy template.yml with Serverless Devs / Fun (needs Alibaba Cloud credentials)"
+
+# The venv is rebuilt whenever the pinned requirements change.
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/python -m upload_broker.dev run
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check shared functions tests
+
+check: lint test
+
+invoke: $(BIN)/.installed
+	$(BIN)/python -m upload_broker.dev invoke $(OP) $(EVENT)
+
+# Needs Serverless Devs (`npm i -g @serverless-devs/s`) or Fun, and an Alibaba Cloud account: it cannot
+# run on a machine without credentials and network access to Alibaba Cloud.
+deploy:
+	fun deploy --template template.yml --region $(REGION) --use-ros --stack-name upload-credential-broker
+
+clean:
+	rm -rf $(VENV) .broker .pytest_cache .ruff_cache
