@@ -81,7 +81,7 @@ def validate(
     params: dict[str, Any] = {}
     for spec in fields:
         value = body.get(spec.name)
-        if value is None or (isinstance(value, str) and value.strip() == ""):
+        if value is None or value == [] or (isinstance(value, str) and value.strip() == ""):
             if spec.required:
                 raise MissingParameter(spec.name)
             continue
