@@ -249,3 +249,324 @@ VOD_OPERATOR_FIELDS = ("TemplateGroupId", "WorkflowId", "StorageLocation", "AppI
 def required(spec: Field) -> Field:
     """The same field, required."""
     return Field(spec.name, spec.check, True, spec.description)
+
+
+# --- VOD CreateUploadImage -------------------------------------------------------------------------
+
+# CreateUploadImage, ImageType: "Valid values: default, cover" (/work/shared/upstream-docs/vod-CreateUploadImage.txt).
+VOD_IMAGE_TYPES = ("default", "cover")
+# CreateUploadImage, ImageExt: "Valid values: png (default), jpg, jpeg, gif" (VOD API reference, CreateUploadImage
+# request parameters, as every generated VOD 2017-03-21 SDK model documents ImageExt). HEIC and WebP are in
+# IMS's "Supported file formats" table, not in VOD's ImageExt list, so they are not accepted here.
+VOD_IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif")
+VOD_IMAGE_DEFAULT_EXTENSION = "png"
+
+
+def file_name_with_extension(*, max_bytes: int = FILE_NAME_MAX_BYTES) -> Callable[[Any, str], str]:
+    """A file name that carries some extension (CreateUploadImage OriginalFileName: "The name must contain a
+    file name extension. The file name extension is not case-sensitive.")."""
+    base_check = text(max_bytes)
+
+    def check(value: Any, name: str) -> str:
+        value = base_check(value, name)
+        if extension_of(value) is None:
+            raise InvalidParameter(f"{name} must end in a file extension, such as picture.png.", field=name)
+        return value
+
+    return check
+
+
+def check_image_extension(params: dict[str, Any]) -> dict[str, Any]:
+    """ImageExt wins over OriginalFileName's extension; without ImageExt the file name's extension is sent.
+
+    VOD stores the image under ImageExt and falls back to png when it is absent ("png (default)"), so a
+    ``photo.jpg`` sent without ImageExt would be stored as a .png. The broker therefore sends the file
+    name's extension as ImageExt when it is one VOD accepts, and refuses one it would not accept.
+    """
+    if "ImageExt" in params or "OriginalFileName" not in params:
+        return params
+    ext = extension_of(params["OriginalFileName"])
+    if ext not in VOD_IMAGE_EXTENSIONS:
+        raise InvalidParameter(
+            f"OriginalFileName has the extension .{ext}, which CreateUploadImage does not accept; use a "
+            f"{', '.join(VOD_IMAGE_EXTENSIONS)} file, or send ImageExt.",
+            field="OriginalFileName",
+        )
+    return {**params, "ImageExt": ext}
+
+
+# --- VOD CreateUploadAttachedMedia -----------------------------------------------------------------
+
+# CreateUploadAttachedMedia, MediaExt: "watermark: png, gif, apng, mov; subtitle: srt, ass, stl, ttml, vtt;
+# material: jpg, gif, png, mp4, mat, zip, apk" (https://help.aliyun.com/document_detail/98467.html).
+VOD_ATTACHED_MEDIA_EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "watermark": ("png", "gif", "apng", "mov"),
+    "subtitle": ("srt", "ass", "stl", "ttml", "vtt"),
+    "material": ("jpg", "gif", "png", "mp4", "mat", "zip", "apk"),
+}
+# CateIds: "Separate multiple category IDs with commas (,). You can enter a maximum of five category IDs."
+CATE_IDS_MAX_COUNT = 5
+
+
+def cate_ids(value: Any, name: str) -> str:
+    """At most five integer category IDs: a comma-separated string or a JSON list of integers."""
+    if isinstance(value, str):
+        items: list[Any] = [item.strip() for item in value.split(",")]
+    elif isinstance(value, list):
+        items = list(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        items = [value]
+    else:
+        raise InvalidParameter(f"{name} must be comma-separated integers or a list of integers.", field=name)
+    if not items or len(items) > CATE_IDS_MAX_COUNT:
+        raise InvalidParameter(f"{name} may hold 1 to {CATE_IDS_MAX_COUNT} category IDs.", field=name)
+    as_integer = integer(0)
+    numbers = []
+    for item in items:
+        if isinstance(item, float):
+            raise InvalidParameter(f"Each of {name} must be an integer category ID.", field=name)
+        try:
+            numbers.append(as_integer(item, name))
+        except InvalidParameter:
+            raise InvalidParameter(f"Each of {name} must be an integer category ID.", field=name) from None
+    return ",".join(numbers)
+
+
+def check_attached_media_extension(params: dict[str, Any]) -> dict[str, Any]:
+    """MediaExt must fit BusinessType; without MediaExt, FileName's extension must, and is sent as MediaExt.
+
+    FileName "可不带扩展名;若此处带了扩展名,且此处的扩展名与 MediaExt 中设置的扩展名不一致,以 MediaExt 为准" (it may
+    omit the extension; if it has one that differs from MediaExt, MediaExt wins) -- CreateUploadAttachedMedia,
+    https://help.aliyun.com/document_detail/98467.html. So a FileName extension is checked only when it is
+    the one VOD will use.
+    """
+    business_type = params["BusinessType"]
+    allowed = VOD_ATTACHED_MEDIA_EXTENSIONS[business_type]
+    listed = ", ".join(allowed)
+    if "MediaExt" in params:
+        ext = params["MediaExt"].lower()
+        if ext not in allowed:
+            raise InvalidParameter(f"MediaExt for a {business_type} must be one of: {listed}.", field="MediaExt")
+        return {**params, "MediaExt": ext}
+    ext = extension_of(params["FileName"]) if "FileName" in params else None
+    if ext is None:
+        raise MissingParameter(
+            "MediaExt", f"MediaExt is required unless FileName ends in the extension (for a {business_type}: {listed})."
+        )
+    if ext not in allowed:
+        raise InvalidParameter(
+            f"FileName has the extension .{ext}, which does not fit a {business_type}; use one of: {listed}.",
+            field="FileName",
+        )
+    return {**params, "MediaExt": ext}
+
+
+def media_ext(value: Any, name: str) -> str:
+    """A bare file extension such as ``png`` (a leading dot is tolerated and dropped)."""
+    value = text(max_chars=16)(value, name).strip().lstrip(".")
+    if not re.fullmatch(r"[A-Za-z0-9]{1,16}", value):
+        raise InvalidParameter(f"{name} must be a file extension such as png, without the dot.", field=name)
+    return value.lower()
+
+
+# --- ICE CreateUploadMedia -------------------------------------------------------------------------
+
+# FileInfo.Type: "Valid values: video, image, audio, text, and other" (ICE 2020-11-09 CreateUploadMedia,
+# https://www.alibabacloud.com/help/en/ims/developer-reference/api-ice-2020-11-09-createuploadmedia).
+ICE_FILE_TYPES = ("video", "image", "audio", "text", "other")
+# FileInfo.Ext per Type: IMS "Overview of media upload > Supported file formats"
+# (https://alibabacloud.com/help/en/ims/user-guide/overview-of-media-upload): video MP4, TS, 3GP, MPG, MPEG,
+# MPE, DAT, VOB, ASF, AVI, WMV, FLV, F4V, RM, RMVB, MOV, MKV, M3U8, DV, GIF, M2T, M4V, MJ2, MJPEG, MTS, OGG,
+# QT, SWF, WebM; audio MP3, WMA, WAV, AAC, RA, M4A, FLAC, APE, AC3, AMR, CAF, ACM; image GIF, WebP, PNG, JPG,
+# JPEG, HEIC; auxiliary media: subtitles SRT, VTT, ASS and fonts TTF, TTC, FON. "other" has no documented list.
+ICE_SUBTITLE_EXTENSIONS = ("srt", "vtt", "ass")
+ICE_FONT_EXTENSIONS = ("ttf", "ttc", "fon")
+ICE_EXTENSIONS: dict[str, frozenset[str]] = {
+    "video": VOD_VIDEO_EXTENSIONS,
+    "audio": VOD_AUDIO_EXTENSIONS,
+    "image": frozenset({"gif", "webp", "png", "jpg", "jpeg", "heic"}),
+    "text": frozenset(ICE_SUBTITLE_EXTENSIONS + ICE_FONT_EXTENSIONS),
+}
+# MediaMetaData.BusinessType per FileInfo.Type. The API reference (same page) lists "opening or ending if Type
+# is set to video; default or cover if Type is set to image; subtitles or font if Type is set to text;
+# watermark if Type is set to material; general", and its current revision files watermark under image (there
+# is no "material" FileInfo.Type) and general under other. ROS's ALIYUN::ICE::UploadMedia page calls general
+# "通用" (general-purpose), so it is accepted for every Type.
+ICE_BUSINESS_TYPES: dict[str, tuple[str, ...]] = {
+    "video": ("opening", "ending", "general"),
+    "image": ("default", "cover", "watermark", "general"),
+    "text": ("subtitles", "font", "general"),
+    "audio": ("general",),
+    "other": ("general",),
+}
+# The text extensions each text BusinessType takes (subtitle vs font formats, as in the table above).
+ICE_TEXT_EXTENSIONS_BY_BUSINESS_TYPE = {"subtitles": ICE_SUBTITLE_EXTENSIONS, "font": ICE_FONT_EXTENSIONS}
+# MediaMetaData Title "can be up to 128 characters", Description "up to 1,024 characters" (ICE counts characters).
+ICE_TITLE_MAX_CHARS = 128
+ICE_DESCRIPTION_MAX_CHARS = 1024
+DYNAMIC_META_DATA_MAX_BYTES = 16 * 1024
+
+# CreateUploadMedia parameters that steer cost, storage or callbacks, and VOD's, refused at the top level and
+# inside FileInfo / MediaMetaData alike (CONTRACT.md: "never silently dropped").
+ICE_OPERATOR_FIELDS = (
+    "AppId", "EntityId", "PostProcessConfig", "UploadTargetConfig", "UserData",
+    "StorageLocation", "WorkflowId", "TemplateGroupId",
+)  # fmt: skip
+
+
+def _nested(value: Any, name: str, fields: Iterable[Field], forbidden: Iterable[str]) -> dict[str, Any]:
+    """Validate a JSON object field's members, naming faults ``<name>.<member>``."""
+    obj = json_object(value, name)
+    specs = tuple(Field(f"{name}.{f.name}", f.check, f.required, f.description) for f in fields)
+    for key in forbidden:
+        if key in obj:
+            raise ForbiddenParameter(f"{name}.{key}")
+    prefixed = {f"{name}.{key}": member for key, member in obj.items()}
+    params = validate(prefixed, specs)
+    return {key[len(name) + 1:]: member for key, member in params.items()}
+
+
+def ice_file_name(value: Any, name: str) -> str:
+    """FileInfo.Name: "The file name without the extension" (the extension goes in FileInfo.Ext)."""
+    value = text(FILE_NAME_MAX_BYTES)(value, name)
+    if re.search(r"[\\/]", value):
+        raise InvalidParameter(f"{name} must be a file name, not a path.", field=name)
+    return value
+
+
+def ice_file_info(value: Any, name: str) -> dict[str, Any]:
+    """FileInfo: Type, Name and Ext required, Size optional; Ext must be a format IMS takes for the Type."""
+    info = _nested(
+        value,
+        name,
+        (
+            Field("Type", choice(*ICE_FILE_TYPES), required=True),
+            Field("Name", ice_file_name, required=True),
+            Field("Ext", media_ext, required=True),
+            Field("Size", integer(0)),
+        ),
+        ICE_OPERATOR_FIELDS,
+    )
+    file_type, ext = info["Type"], info["Ext"]
+    allowed = ICE_EXTENSIONS.get(file_type)
+    if allowed is not None and ext not in allowed:
+        raise InvalidParameter(
+            f"{name}.Ext .{ext} is not a {file_type} format IMS accepts; use one of: "
+            f"{', '.join(sorted(allowed))}.",
+            field=f"{name}.Ext",
+        )
+    if info["Name"].lower().endswith("." + ext):
+        raise InvalidParameter(
+            f"{name}.Name is the file name without its extension (send \"{info['Name'][: -len(ext) - 1]}\"; the "
+            f"extension goes in {name}.Ext).",
+            field=f"{name}.Name",
+        )
+    if "Size" in info:
+        info["Size"] = int(info["Size"])
+    # The key order of the API reference's example: {"Type","Name","Size","Ext"}.
+    return {k: info[k] for k in ("Type", "Name", "Size", "Ext") if k in info}
+
+
+def dynamic_meta_data(value: Any, name: str) -> str:
+    """MediaMetaData.DynamicMetaData: "The value is a string" (a JSON object is sent as its JSON text)."""
+    if isinstance(value, dict):
+        value = compact_json(value)
+    return text(DYNAMIC_META_DATA_MAX_BYTES)(value, name)
+
+
+def ice_media_meta_data(value: Any, name: str) -> dict[str, Any]:
+    """MediaMetaData: Title required; Description, CateId, Tags, CoverURL, BusinessType, DynamicMetaData."""
+    all_business_types = tuple(dict.fromkeys(t for types in ICE_BUSINESS_TYPES.values() for t in types))
+    meta = _nested(
+        value,
+        name,
+        (
+            Field("Title", text(max_chars=ICE_TITLE_MAX_CHARS), required=True),
+            Field("Description", text(max_chars=ICE_DESCRIPTION_MAX_CHARS)),
+            Field("CateId", integer()),
+            Field("Tags", tags),
+            Field("CoverURL", http_url),
+            Field("BusinessType", choice(*all_business_types)),
+            Field("DynamicMetaData", dynamic_meta_data),
+        ),
+        ICE_OPERATOR_FIELDS,
+    )
+    if "CateId" in meta:
+        meta["CateId"] = int(meta["CateId"])
+    return meta
+
+
+def check_ice_business_type(file_info: Mapping[str, Any], meta: Mapping[str, Any] | None) -> None:
+    """MediaMetaData.BusinessType must be one the API reference lists for FileInfo.Type (and, for text,
+    a subtitle BusinessType needs a subtitle extension and a font one a font extension)."""
+    if not meta or "BusinessType" not in meta:
+        return
+    file_type, business_type = file_info["Type"], meta["BusinessType"]
+    allowed = ICE_BUSINESS_TYPES[file_type]
+    if business_type not in allowed:
+        raise InvalidParameter(
+            f"MediaMetaData.BusinessType for a {file_type} must be one of: {', '.join(allowed)}.",
+            field="MediaMetaData.BusinessType",
+        )
+    exts = ICE_TEXT_EXTENSIONS_BY_BUSINESS_TYPE.get(business_type)
+    if file_type == "text" and exts is not None and file_info["Ext"] not in exts:
+        raise InvalidParameter(
+            f"FileInfo.Ext for {business_type} must be one of: {', '.join(exts)}.", field="FileInfo.Ext"
+        )
+
+
+# --- Wangsu getUploadToken -------------------------------------------------------------------------
+
+# getUploadToken (/work/shared/upstream-docs/wangsu-getUploadToken.txt): originFileName "including the
+# extension" (error 1500: "The file name has exceeded 40 characters"); fileId "up to 32 characters in length";
+# overwrite "0-No 1-Yes" (error 1608); categoryNames like [{"childName":...,"parentName":...}].
+WANGSU_FILE_NAME_MAX_CHARS = 40
+WANGSU_FILE_ID_MAX_CHARS = 32
+# The fields the operator sets in configuration (CONTRACT.md); subtitleId and "cmd" (which workflowId
+# "will cover") steer processing the same way.
+WANGSU_OPERATOR_FIELDS = ("domain", "workflowId", "waterMarkName", "transCodeCombineName", "subtitleId", "cmd")
+
+
+def wangsu_origin_file_name(value: Any, name: str) -> str:
+    """originFileName: at most 40 characters, with an extension (``uploadtest.mp4``)."""
+    value = text(max_chars=WANGSU_FILE_NAME_MAX_CHARS)(value, name)
+    if re.search(r"[\\/]", value):
+        raise InvalidParameter(f"{name} must be a file name, not a path.", field=name)
+    if extension_of(value) is None:
+        raise InvalidParameter(f"{name} must end in a file extension, such as uploadtest.mp4.", field=name)
+    return value
+
+
+def wangsu_file_id(value: Any, name: str) -> str:
+    """fileId: the breakpoint-resume ID, 1 to 32 characters without spaces."""
+    value = text(max_chars=WANGSU_FILE_ID_MAX_CHARS)(value, name)
+    if any(c.isspace() for c in value):
+        raise InvalidParameter(f"{name} must not contain spaces.", field=name)
+    return value
+
+
+def wangsu_overwrite(value: Any, name: str) -> str:
+    """overwrite: "0" or "1" (the numbers 0 and 1 are accepted too)."""
+    if type(value) is int and value in (0, 1):  # not a bool, not 1.0
+        return str(value)
+    if isinstance(value, str) and value in ("0", "1"):
+        return value
+    raise InvalidParameter(f"{name} must be 0 (no) or 1 (yes).", field=name)
+
+
+def wangsu_category_names(value: Any, name: str) -> str:
+    """categoryNames: a list of {parentName, childName}; sent as the JSON text the doc shows."""
+    if not isinstance(value, list) or not value:
+        raise InvalidParameter(f"{name} must be a non-empty list of {{parentName, childName}} objects.", field=name)
+    items = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"parentName", "childName"}:
+            raise InvalidParameter(f"Each of {name} must be an object with parentName and childName.", field=name)
+        entry = {}
+        for key in ("childName", "parentName"):  # the doc's own key order
+            member = item.get(key)
+            if not isinstance(member, str) or not member.strip() or _CONTROL.search(member):
+                raise InvalidParameter(f"Each of {name} needs a non-empty {key} string.", field=name)
+            entry[key] = member
+        items.append(entry)
+    return compact_json(items)

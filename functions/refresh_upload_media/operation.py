@@ -1,0 +1,18 @@
+"""POST /v1/media/{MediaId}/refresh → ICE RefreshUploadMedia: a new credential for the caller's own media asset.
+
+Body: empty or {}. Only the user whose create issued the MediaId may refresh it (a refresh can overwrite the
+file); anyone else gets the same 404 ResourceNotFound as for an asset that does not exist, and ICE is not called.
+Response: RequestId, MediaId, UploadAddress, UploadAuth, Expiration.
+"""
+
+from upload_broker.media_operations import IceRefresh
+
+operation = IceRefresh(
+    function="refresh_upload_media",
+    action="RefreshUploadMedia",
+    path="/v1/media/{MediaId}/refresh",
+    kind="media",
+    id_field="MediaId",
+    not_found_code="ResourceNotFound",
+    not_found_message="The media asset does not exist.",
+)
