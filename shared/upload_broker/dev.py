@@ -47,7 +47,8 @@ def start_fakes(environ: dict[str, str], *, fixed_ports: bool = True) -> tuple[l
             from tests.fakes.oss import FakeOss
         except ImportError:
             FakeOss = None  # noqa: N806 - the class, when the fake OSS is present
-        oss_url = f"http://127.0.0.1:{FAKE_PORTS['OSS']}" if fixed_ports else None
+        # A browser sends Host: <bucket>.localhost:<port> to a localhost endpoint, which resolves to loopback.
+        oss_url = f"http://localhost:{FAKE_PORTS['OSS']}" if fixed_ports else None
         vod = FakeVod(keys, port=port("VOD"), **({"oss_endpoint": oss_url} if oss_url and FakeOss else {}))
         ice = FakeIce(keys, port=port("ICE"), **({"oss_endpoint": oss_url} if oss_url and FakeOss else {}))
         vod.start()
