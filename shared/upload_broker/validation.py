@@ -255,10 +255,9 @@ def required(spec: Field) -> Field:
 
 # CreateUploadImage, ImageType: "Valid values: default, cover" (/work/shared/upstream-docs/vod-CreateUploadImage.txt).
 VOD_IMAGE_TYPES = ("default", "cover")
-# CreateUploadImage, ImageExt: "Valid values: png (default), jpg, jpeg, gif" (VOD API reference, CreateUploadImage
-# request parameters, as every generated VOD 2017-03-21 SDK model documents ImageExt). HEIC and WebP are in
-# IMS's "Supported file formats" table, not in VOD's ImageExt list, so they are not accepted here.
-VOD_IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif")
+# CreateUploadImage, ImageExt: "png (default), jpg, jpeg, gif, heic, webp" (the current VOD API reference, changed
+# 2022-10-27; older generated SDK models still list only png, jpg, jpeg and gif).
+VOD_IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "heic", "webp")
 VOD_IMAGE_DEFAULT_EXTENSION = "png"
 
 

@@ -108,7 +108,7 @@ VOD_MEDIA_EXTENSIONS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 VOD_IMAGE_TYPES = frozenset({"default", "cover"})  # [VODCUI]
-VOD_IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif"})  # [VODCUI] ImageExt valid values
+VOD_IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "heic", "webp"})  # [VODCUI] ImageExt (2022-10-27 list)
 # [VODCAM] MediaExt valid values per BusinessType.
 VOD_ATTACHED_EXTENSIONS: dict[str, frozenset[str]] = {
     "watermark": frozenset({"png", "gif", "apng", "mov"}),

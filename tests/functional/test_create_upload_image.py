@@ -95,7 +95,7 @@ def test_there_is_no_image_refresh_route_because_vod_has_none(client, auth, fake
         ({"ImageType": "watermark"}, 400, "InvalidParameter", "ImageType"),
         ({"ImageType": "Cover"}, 400, "InvalidParameter", "ImageType"),
         ({"ImageType": "cover", "ImageExt": "bmp"}, 400, "InvalidParameter", "ImageExt"),
-        ({"ImageType": "cover", "ImageExt": "heic"}, 400, "InvalidParameter", "ImageExt"),
+        ({"ImageType": "cover", "ImageExt": "bmp"}, 400, "InvalidParameter", "ImageExt"),
         ({"ImageType": "cover", "ImageExt": 5}, 400, "InvalidParameter", "ImageExt"),
         ({"ImageType": "cover", "OriginalFileName": "noextension"}, 400, "InvalidParameter", "OriginalFileName"),
         ({"ImageType": "cover", "OriginalFileName": ".png"}, 400, "InvalidParameter", "OriginalFileName"),
@@ -155,3 +155,11 @@ def test_upstream_failures_map_to_the_contract(client, auth, fake_vod, broker, f
     assert response.status_code == status
     assert response.json["Code"] == code
     assert "UploadAuth" not in response.json
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "jpeg", "gif", "heic", "webp", "HEIC", "WebP"])
+def test_every_documented_image_extension_is_accepted(client, auth, fake_vod, ext):
+    response = client.post("/v1/images", json={"ImageType": "default", "ImageExt": ext}, headers=auth())
+
+    assert response.status_code == 200, response.json
+    assert fake_vod.last_call("CreateUploadImage")["ImageExt"] == ext.lower()
