@@ -1,0 +1,196 @@
+"""The web demo in a real browser: Debian's Chromium, driven by Playwright, uploads through the broker to the fake OSS.
+
+The stack is the one a user runs: the broker's local app over real HTTP (serving the demo at ``/demo/`` and the
+``/v1`` routes), the aliyun SDK to the fake VOD, and the ali-oss browser build to the fake OSS, which checks the
+browser's signatures against the credentials the fake VOD issued. All of them read one :class:`OffsetClock`.
+
+The story (tests/browser/upload_demo.mjs plays the user): a 3 MiB file goes up in 1 MiB parts, one at a time,
+each answered after a pause so a person could watch the bar move. Once part 1 is stored the fake OSS moves the
+shared clock past the credential's lifetime, as a slow network would, so part 2 is refused with OSS's own 403
+``SecurityTokenExpired``; the page asks the broker for a new credential and carries on. After part 2 the user
+presses Pause, reloads the page, picks the file again and presses Resume: the page finds the stored VideoId and
+checkpoint, refreshes through the broker, and sends only part 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.functional.client_stack import (  # noqa: F401 - fixtures
+    BrokerServer,
+    broker_fixture,
+    broker_server_fixture,
+    clock_fixture,
+    credential_lifetime_fixture,
+    fake_oss_fixture,
+    fake_vod_fixture,
+)
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+BROWSER_DIR = ROOT / "tests" / "browser"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+DOCS_SCREENSHOT = ROOT / "docs" / "demo-mid-upload.png"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+MiB = 1024 * 1024
+DATA = os.urandom(3 * MiB)  # three 1 MiB parts
+PART_PACE_SECONDS = 0.8  # how long the fake OSS takes to answer each stored part
+
+
+def require_browser() -> None:
+    """Skip (fail in CI) unless Chromium, Node and the pinned packages are installed."""
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    if shutil.which("node") is None:
+        missing.append("node (Node 18+)")
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
+        missing.append("tests/browser/node_modules (npm ci --prefix tests/browser)")
+    if missing:
+        reason = "the browser test needs " + ", ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(reason + "; CI must install them (.ci/run does)")
+        pytest.skip(reason)
+
+
+def run_demo(url: str, token: str, file: Path, **env: str) -> dict:
+    completed = subprocess.run(
+        ["node", str(BROWSER_DIR / "upload_demo.mjs"), url, token, str(file)],
+        capture_output=True, text=True, timeout=100, cwd=ROOT,
+        env={**os.environ, "CHROMIUM": CHROMIUM, "ARTIFACTS": str(ARTIFACTS), **env},
+    )  # fmt: skip
+    lines = completed.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        pytest.fail(f"upload_demo.mjs exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}")
+    assert completed.returncode == 0 and not result.get("error"), (
+        f"{result.get('error')}\nscreenshot: {ARTIFACTS / 'upload-demo-failure.png'}\n" + json.dumps(result, indent=2)
+    )
+    return result
+
+
+def pace_and_expire(fake_oss, clock, *, expire_after_part: int, lifetime: int) -> None:
+    """Answer each stored part slowly, and age the credential past its lifetime once the given part is stored.
+
+    The listener runs before the part's answer is sent, so the browser's next request sees the credential expired.
+    """
+    expired = []
+
+    def listener(record):
+        if record.operation == "UploadPart" and record.status == 200:
+            time.sleep(PART_PACE_SECONDS)
+            if record.part_number == expire_after_part and not expired:
+                expired.append(record)
+                clock.advance(lifetime + 1)
+
+    fake_oss.on_request(listener)
+
+
+def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
+    broker_server: BrokerServer, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
+):
+    require_browser()
+    # Given the demo served by the broker, a fake VOD that hands out credentials for a virtual-hosted fake OSS
+    # (http://<bucket>.localhost:<port>, as a browser addresses a real OSS endpoint), and a slow network
+    fake_vod.oss_endpoint = fake_oss.localhost_url
+    pace_and_expire(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
+    source = tmp_path / "holiday.mp4"
+    source.write_bytes(DATA)
+    jwt = token("alice").removeprefix("Bearer ")
+    screenshot = DOCS_SCREENSHOT if os.environ.get("UPDATE_DOCS_SCREENSHOT") else ARTIFACTS / "demo-mid-upload.png"
+
+    # When a person uploads the file with the demo, pausing after two parts and reloading the page
+    result = run_demo(broker_server.url, jwt, source, PART_SIZE_MIB="1", PARALLEL="1", PAUSE_AFTER_PARTS="2",
+                      SCREENSHOT=str(screenshot))  # fmt: skip
+
+    # Then the page says it is done, and forgot the finished upload but not the token
+    assert result["status"].startswith("Upload complete"), result
+    assert result["percent"] == 100
+    assert result["parts"].startswith("3 of 3 parts uploaded")
+    assert result["pausedAt"].startswith("2 of 3") and result["afterReload"].startswith("2 of 3")
+    assert result["tokenKept"] is True
+    assert any(k.startswith("broker-demo:upload:") for k in result["savedBeforeReload"])
+    assert result["savedAfter"] == []
+    assert "The upload credential expired; asking the broker for a new one…" in result["statuses"]
+    assert any(s.startswith("Resuming video ") for s in result["statuses"])
+
+    # And the fake OSS holds exactly the file, for the video the broker created
+    video = fake_vod.get(result["videoId"])
+    assert fake_oss.object_bytes(video.bucket, video.file_name) == DATA
+    assert video.status == "Uploaded"
+
+    # And the credential ran out mid-upload: OSS refused part 2 once, and the broker's refresh route was called
+    # for it and again for the resume after the reload
+    # (a refused part carries no part number: the fake reads it only from an authenticated request)
+    parts = [(r.part_number, r.status, r.code) for r in fake_oss.requests if r.operation == "UploadPart"]
+    assert [(r.operation, r.code) for r in fake_oss.rejections()] == [("UploadPart", "SecurityTokenExpired")]
+    assert parts[:3] == [(1, 200, None), (None, 403, "SecurityTokenExpired"), (2, 200, None)]
+    refresh_path = f"/v1/videos/{result['videoId']}/refresh"
+    assert fake_vod.call_count("RefreshUploadVideo") >= 2
+    assert broker_server.called("POST", refresh_path) == fake_vod.call_count("RefreshUploadVideo")
+    assert result["refreshes"] >= 1  # the count since the reload, as the page shows it
+
+    # And the resume sent only what was missing: one multipart upload, part 1 stored exactly once
+    stored = [r.part_number for r in fake_oss.requests if r.operation == "UploadPart" and r.status == 200]
+    assert stored.count(1) == 1 and set(stored) == {1, 2, 3}
+    assert fake_oss.count("InitiateMultipartUpload") == 1
+    assert fake_oss.count("CompleteMultipartUpload", status=200) == 1
+    assert {r.addressing for r in fake_oss.requests if r.operation != "Preflight"} == {"virtual-hosted"}
+
+
+def test_the_demo_as_make_run_serves_it_uploads_parts_in_parallel_across_an_expiry(
+    broker_server: BrokerServer, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
+):
+    require_browser()
+    # Given the OSS endpoint as `make run` hands it out (http://127.0.0.1:<port>: ali-oss puts no bucket in the
+    # Host of an IP endpoint) and the demo's own settings (two parts at once)
+    assert fake_vod.oss_endpoint == fake_oss.url
+    pace_and_expire(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
+    source = tmp_path / "lecture.webm"
+    source.write_bytes(DATA)
+
+    # When a person uploads the file without pausing
+    result = run_demo(broker_server.url, token("bob").removeprefix("Bearer "), source, PAUSE_AFTER_PARTS="0",
+                      PART_SIZE_MIB="1", PARALLEL="2")  # fmt: skip
+
+    # Then it is stored whole, though a part was refused on the expired credential and the page refreshed it
+    assert result["status"].startswith("Upload complete"), result
+    video = fake_vod.get(result["videoId"])
+    assert fake_oss.object_bytes(video.bucket, video.file_name) == DATA
+    assert {r.code for r in fake_oss.rejections()} == {"SecurityTokenExpired"}
+    assert fake_vod.call_count("RefreshUploadVideo") >= 1
+    assert result["refreshes"] == fake_vod.call_count("RefreshUploadVideo")
+    assert fake_oss.count("InitiateMultipartUpload") == 1
+    assert {r.addressing for r in fake_oss.requests if r.operation != "Preflight"} == {"cname"}
+
+
+def test_the_demo_says_in_words_why_the_broker_refused(broker_server: BrokerServer, fake_vod, tmp_path):
+    require_browser()
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x" * 1024)
+
+    # When the token is not one the broker accepts
+    result = run_demo(broker_server.url, "not-a-token", source, PAUSE_AFTER_PARTS="0", EXPECT="error")
+
+    # Then the page explains what to do instead of showing the broker's code, and nothing was created upstream
+    assert result["pageError"].startswith("The broker did not accept your token"), result
+    assert result["status"] == "The upload stopped."
+    assert fake_vod.call_count("CreateUploadVideo") == 0
+
+
+def test_the_vendored_browser_build_is_the_pinned_packages():
+    require_browser()
+    completed = subprocess.run(
+        ["node", str(BROWSER_DIR / "vendor.mjs"), "--check"], capture_output=True, text=True, timeout=30, cwd=ROOT
+    )
+    assert completed.returncode == 0, completed.stderr
