@@ -366,6 +366,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' pooled connections expect
+    # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive client waits out
+    # Nagle's algorithm against its delayed ACK (~40 ms) on every call.
+    disable_nagle_algorithm = True
     server_version = "AliyunOSS"
     sys_version = ""
     timeout = 10

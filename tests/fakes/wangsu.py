@@ -376,6 +376,9 @@ class FakeWangsu:
 def _handler_for(fake: FakeWangsu) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its gateway
+        # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive client waits out
+        # Nagle's algorithm against its delayed ACK (~40 ms) on every call.
+        disable_nagle_algorithm = True
         server_version = "FakeWangsu/1.0"
         timeout = 30  # an idle keep-alive connection is closed after this
 
