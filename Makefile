@@ -16,6 +16,7 @@ help:
 	@echo "make test    run every test"
 	@echo "make check   lint + tests, as CI does"
 	@echo "make invoke  OP=create_upload_video EVENT=tests/events/create_upload_video.json"
+	@echo "make bench   benchmark suite: overhead, throughput, cold start, memory (bench/results/)"
 	@echo "make deploy  deploy template.yml with Serverless Devs / Fun (needs Alibaba Cloud credentials)"
 
 # The venv is rebuilt whenever the pinned requirements change.
@@ -42,6 +43,10 @@ invoke: $(BIN)/.installed
 # run on a machine without credentials and network access to Alibaba Cloud.
 deploy:
 	fun deploy --template template.yml --region $(REGION) --use-ros --stack-name upload-credential-broker
+
+# A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .broker .pytest_cache .ruff_cache
