@@ -52,4 +52,8 @@ def create_app(config: Config | None = None, *, broker: Broker | None = None) ->
         response = broker.serve(request_from_wsgi(flask_request.environ), endpoints)
         return FlaskResponse(response.encoded_body(), status=response.status, headers=response.headers)
 
+    # Werkzeug's router refuses some requests before ``dispatch`` (a path with a newline, a method not
+    # listed above) with an HTML page; the broker's own pipeline answers them, in JSON, as a function would.
+    app.register_error_handler(404, lambda _: dispatch(flask_request.path))
+    app.register_error_handler(405, lambda _: dispatch(flask_request.path))
     return app
