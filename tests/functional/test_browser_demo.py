@@ -79,8 +79,9 @@ def run_demo(url: str, token: str, file: Path, **env: str) -> dict:
     return result
 
 
-def pace_and_expire(fake_oss, clock, *, expire_after_part: int, lifetime: int) -> None:
-    """Answer each stored part slowly, and age the credential past its lifetime once the given part is stored.
+def pace_parts(fake_oss, clock=None, *, expire_after_part: int | None = None, lifetime: int = 0) -> None:
+    """Answer each stored part slowly; with ``expire_after_part``, age the credential past its lifetime on
+    the shared ``clock`` once that part is stored.
 
     The listener runs before the part's answer is sent, so the browser's next request sees the credential expired.
     """
@@ -103,7 +104,7 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
     # Given the demo served by the broker, a fake VOD that hands out credentials for a virtual-hosted fake OSS
     # (http://<bucket>.localhost:<port>, as a browser addresses a real OSS endpoint), and a slow network
     fake_vod.oss_endpoint = fake_oss.localhost_url
-    pace_and_expire(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
+    pace_parts(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
     source = tmp_path / "holiday.mp4"
     source.write_bytes(DATA)
     jwt = token("alice").removeprefix("Bearer ")
@@ -155,7 +156,7 @@ def test_the_demo_as_make_run_serves_it_uploads_parts_in_parallel_across_an_expi
     # Given the OSS endpoint as `make run` hands it out (http://127.0.0.1:<port>: ali-oss puts no bucket in the
     # Host of an IP endpoint) and the demo's own settings (two parts at once)
     assert fake_vod.oss_endpoint == fake_oss.url
-    pace_and_expire(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
+    pace_parts(fake_oss, clock, expire_after_part=1, lifetime=credential_lifetime)
     source = tmp_path / "lecture.webm"
     source.write_bytes(DATA)
 
@@ -172,6 +173,42 @@ def test_the_demo_as_make_run_serves_it_uploads_parts_in_parallel_across_an_expi
     assert result["refreshes"] == fake_vod.call_count("RefreshUploadVideo")
     assert fake_oss.count("InitiateMultipartUpload") == 1
     assert {r.addressing for r in fake_oss.requests if r.operation != "Preflight"} == {"cname"}
+
+
+@pytest.mark.parametrize("credential_lifetime", [6])
+def test_the_demo_renews_a_short_credential_before_it_runs_out(
+    broker_server: BrokerServer, token, fake_vod, fake_oss, credential_lifetime, tmp_path
+):
+    require_browser()
+    # Given credentials that last 6 s and an upload of five parts that takes longer (no clock jumps here)
+    fake_vod.oss_endpoint = fake_oss.localhost_url
+    pace_parts(fake_oss)
+    source = tmp_path / "talk.mov"
+    data = os.urandom(5 * MiB)
+    source.write_bytes(data)
+
+    # When a person uploads it
+    result = run_demo(broker_server.url, token("carol").removeprefix("Bearer "), source, PAUSE_AFTER_PARTS="0",
+                      PART_SIZE_MIB="1", PARALLEL="1")  # fmt: skip
+
+    # Then ali-oss's refreshSTSToken hook renewed the credential through the broker once half of it was used,
+    # so OSS never refused a part, and the upload outlived the first credential
+    assert result["status"].startswith("Upload complete"), result
+    video = fake_vod.get(result["videoId"])
+    assert fake_oss.object_bytes(video.bucket, video.file_name) == data
+    assert fake_oss.rejections() == []
+    assert result["refreshes"] == fake_vod.call_count("RefreshUploadVideo") >= 1
+    first, *renewed = (record["AccessKeyId"] for record in credential_records(fake_vod, result["videoId"]))
+    assert renewed and {r.access_key_id for r in fake_oss.requests if r.status == 200} >= {first, renewed[-1]}
+
+
+def credential_records(fake_vod, resource_id: str) -> list[dict]:
+    """The credentials the fake VOD issued for one resource, oldest first."""
+    return [
+        {"AccessKeyId": key_id, **entry}
+        for key_id, entry in sorted(fake_vod.issued_credentials.items(), key=lambda item: item[1]["issued_at"])
+        if entry["resource_id"] == resource_id
+    ]
 
 
 def test_the_demo_says_in_words_why_the_broker_refused(broker_server: BrokerServer, fake_vod, tmp_path):
