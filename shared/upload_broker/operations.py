@@ -73,6 +73,9 @@ class Operation:
     id_field: str = "VideoId"
     not_found_code: str = "NotFound"
     not_found_message: str = "The resource does not exist."
+    # The dotted request field that declares a create's size in bytes, for BROKER_QUOTA_BYTES_PER_DAY
+    # ("FileSize", "FileInfo.Size"); None: found among ``fields`` by those names; "": the upstream takes none.
+    size_field: str | None = None
 
     @property
     def route(self) -> Route:
@@ -163,25 +166,54 @@ def issue_create(
     params: dict[str, Any],
     invoke: Callable[[dict[str, Any], Budget], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Call the upstream create, record the new resource's owner, and return the credentials."""
+    """Call the upstream create, record the new resource's owner, and return the credentials.
+
+    Before the upstream call: the ``Idempotency-Key`` (a kept answer is replayed, a request in flight
+    is waited for) and the caller's daily quotas (reserved, and given back if nothing is issued).
+    After it: the owner, the kept answer and the audit record are written before the credentials
+    leave; if any of them cannot be written, the caller gets a 503 and no credentials.
+    """
+    from upload_broker import audit, idempotency, limits
+
     id_field = operation.id_field
-    budget = call.budget or Budget.of(call.config.upstream_budget_seconds)
-    response = invoke(params, budget)
-    resource_id = response.get(id_field)
-    if not isinstance(resource_id, str) or not resource_id:
-        raise UpstreamError(f"The upstream's answer has no {id_field}.")
-    # Recorded before the credentials leave: if this raises, the caller gets a 503 and no credentials.
-    call.broker.ledger.record_creation(
-        provider=operation.provider,
-        resource_id=resource_id,
-        owner=call.user,
-        kind=operation.kind,
-        operation=operation.action,
-        request_id=call.request_id,
-        upstream_request_id=response.get("RequestId"),
-        at=call.now,
-    )
-    return with_expiration(response, call.now)
+    key = idempotency.key_from(call.request)
+    size = limits.declared_bytes(operation, call.body, required=call.config.quota_bytes_per_day is not None)
+    held = None
+    if key is not None:
+        held = idempotency.claim(call, operation, key)
+        if isinstance(held, idempotency.ReplayedAnswer):
+            audit.issued(call, operation, resource_id=held.get(id_field), upstream_request_id=held.get("RequestId"),
+                         outcome=audit.REPLAYED)
+            return held
+    reservation = None
+    try:
+        reservation = limits.reserve_create_quota(call, size)
+        budget = call.budget or Budget.of(call.config.upstream_budget_seconds)
+        response = invoke(params, budget)
+        resource_id = response.get(id_field)
+        if not isinstance(resource_id, str) or not resource_id:
+            raise UpstreamError(f"The upstream's answer has no {id_field}.")
+        call.broker.ledger.record_creation(
+            provider=operation.provider,
+            resource_id=resource_id,
+            owner=call.user,
+            kind=operation.kind,
+            operation=operation.action,
+            request_id=call.request_id,
+            upstream_request_id=response.get("RequestId"),
+            at=call.now,
+        )
+        answer = with_expiration(response, call.now)
+        if held is not None:
+            held.complete(answer, at=call.now)
+        audit.issued(call, operation, resource_id=resource_id, upstream_request_id=response.get("RequestId"))
+    except BaseException:
+        if reservation is not None:
+            reservation.release()
+        if held is not None:
+            held.release()
+        raise
+    return answer
 
 
 def issue_refresh(
@@ -189,20 +221,61 @@ def issue_refresh(
     operation: Operation,
     invoke: Callable[[str, Budget], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Refresh a resource only for its owner; anyone else gets the same 404 as for a missing one."""
+    """Refresh a resource only for its owner; anyone else gets the same 404 as for a missing one.
+
+    A refresh can overwrite the source file, so it is also bounded: at most ``BROKER_MAX_REFRESHES`` per
+    resource and only within ``BROKER_REFRESH_WINDOW_HOURS`` of its creation (403 past either). A token
+    with the ``BROKER_ADMIN_SCOPE`` scope may refresh any resource the broker issued, past both limits;
+    each such use is audited as ``admin-override``.
+    """
+    from upload_broker import audit
+    from upload_broker.errors import Forbidden
+    from upload_broker.ledger import LedgerUnavailable
+
+    config = call.config
     id_field = operation.id_field
     resource_id = call.path_params.get(id_field, "")
     not_found = NotFound(operation.not_found_message, code=operation.not_found_code)
     if not RESOURCE_ID.match(resource_id):
         raise not_found
-    record = call.broker.ledger.find(operation.provider, resource_id)
-    if record is None or record.owner != call.user:
+    ledger = call.broker.ledger
+    record = ledger.find(operation.provider, resource_id)
+    if record is None:
         raise not_found
-    budget = call.budget or Budget.of(call.config.upstream_budget_seconds)
-    response = invoke(resource_id, budget)
-    call.broker.ledger.record_refresh(provider=operation.provider, resource_id=resource_id, at=call.now)
-    response.setdefault(id_field, resource_id)
-    return with_expiration(response, call.now)
+    admin = bool(config.admin_scope) and call.principal.has_scope(config.admin_scope)
+    overridden = False
+    if record.owner != call.user:
+        if not admin:
+            raise not_found
+        overridden = True
+    if call.now - record.created_at > config.refresh_window_hours * 3600:
+        if not admin:
+            raise Forbidden(
+                f"This upload was created more than {config.refresh_window_hours:g} hours ago and can no longer "
+                "be refreshed; create a new upload instead."
+            )
+        overridden = True
+    if not ledger.record_refresh(provider=operation.provider, resource_id=resource_id, at=call.now,
+                                 limit=None if admin else config.max_refreshes):
+        raise Forbidden(
+            f"This upload was already refreshed {config.max_refreshes} times, the most allowed; "
+            "create a new upload instead."
+        )
+    overridden = overridden or record.refresh_count >= config.max_refreshes
+    try:
+        budget = call.budget or Budget.of(config.upstream_budget_seconds)
+        response = invoke(resource_id, budget)
+        response.setdefault(id_field, resource_id)
+        answer = with_expiration(response, call.now)
+        audit.issued(call, operation, resource_id=resource_id, upstream_request_id=response.get("RequestId"),
+                     outcome=audit.ADMIN_OVERRIDE if overridden else audit.ISSUED)
+    except BaseException:
+        try:
+            ledger.release_refresh(provider=operation.provider, resource_id=resource_id)
+        except LedgerUnavailable:
+            pass  # the refresh stays counted: the safe side of the limit
+        raise
+    return answer
 
 
 def with_expiration(response: dict[str, Any], now: float) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from upload_broker import audit
 from upload_broker.config import Config, Credentials
 from upload_broker.errors import BrokerError, InvalidJSON, UpstreamError
 from upload_broker.http import (
@@ -33,6 +34,7 @@ from upload_broker.http import (
     write_wsgi,
 )
 from upload_broker.ledger import Ledger, open_ledger
+from upload_broker.limits import check_rate
 from upload_broker.operations import Call, Operation
 
 log = logging.getLogger("upload_broker")
@@ -192,9 +194,17 @@ class Broker:
         return tuple(BoundOperation(op, self) for op in operations)
 
     def serve(self, request: Request, endpoints: tuple[Endpoint, ...]) -> Response:
-        return serve(request, endpoints, allowed_origins=self.config.allowed_origins, on_error=self._log_refusal)
+        response = serve(request, endpoints, allowed_origins=self.config.allowed_origins, on_error=self._log_refusal)
+        # An answer may carry headers of its own (an idempotent replay's ``Idempotent-Replayed``).
+        extra = getattr(response.body, "response_headers", None)
+        if extra:
+            response.headers.update(extra)
+            if "Access-Control-Expose-Headers" in response.headers:
+                response.headers["Access-Control-Expose-Headers"] += ", " + ", ".join(extra)
+        return response
 
     def _log_refusal(self, request: Request, request_id: str, error: BrokerError) -> None:
+        """Log and audit every refusal, in one place (``serve`` calls this for each ``BrokerError``)."""
         log.info(
             "request refused",
             extra={
@@ -206,6 +216,7 @@ class Broker:
                 "upstream_request_id": error.upstream_request_id,
             },
         )
+        audit.refused(self, request, request_id, error, getattr(error, "audit_context", None))
 
 
 @dataclass(frozen=True)
@@ -220,9 +231,22 @@ class BoundOperation(Endpoint):
         return self.operation.route
 
     def handle(self, request: Request, body: dict, path_params: dict[str, str], request_id: str) -> dict:
-        principal = self.broker.verifier.verify(request.headers.get("Authorization"))
-        call = Call(self.broker, request, principal, body, path_params, request_id, now=self.broker.clock())
-        return self.operation.run(call)
+        operation = self.operation
+        user = None
+        try:
+            principal = self.broker.verifier.verify(request.headers.get("Authorization"))
+            user = principal.sub
+            call = Call(self.broker, request, principal, body, path_params, request_id, now=self.broker.clock())
+            # Every request of a user counts, whatever it asks for and however it ends.
+            if self.broker.config.rate_per_minute is not None:
+                check_rate(self.broker.ledger, self.broker.config, user, at=call.now)
+            return operation.run(call)
+        except BrokerError as error:
+            # For the audit record: who (None until the token is verified), what, on which resource.
+            error.audit_context = audit.AuditContext(  # type: ignore[attr-defined]
+                user, operation.action, path_params.get(operation.id_field)
+            )
+            raise
 
 
 def wsgi_app(broker: Broker, operations: Iterable[Operation]) -> Callable:

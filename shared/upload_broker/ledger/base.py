@@ -1,9 +1,26 @@
-"""The ledger interface and its records."""
+"""The ledger interface and its records.
+
+The ledger is the broker's only shared state. It holds four things, each behind a few methods:
+
+- ownership: who created which upload, and how often it was refreshed (``record_creation``, ``find``,
+  ``record_refresh``, ``release_refresh``);
+- sliding-window counters for quotas and rate limits (``consume``, ``release``);
+- idempotency entries for creates (``claim_idempotency``, ``complete_idempotency``,
+  ``release_idempotency``);
+- the audit trail (``append_audit``, ``audit_history``).
+
+Every check-and-update is atomic in the store (SQLite: one ``BEGIN IMMEDIATE`` transaction; Redis: one
+Lua script), so many threads and many instances can share one ledger. Every method raises
+:class:`LedgerUnavailable` when the store cannot be reached; callers fail closed on it.
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from upload_broker.errors import UpstreamUnavailable
 
@@ -26,8 +43,71 @@ class Resource:
     refresh_count: int = 0
 
 
+@dataclass(frozen=True)
+class Limit:
+    """A sliding window: at most ``limit`` units of ``name`` per ``window`` seconds; this event uses ``amount``."""
+
+    name: str
+    limit: int
+    window: float
+    amount: int = 1
+
+
+class LimitExceeded(Exception):
+    """Raised by :meth:`Ledger.consume` when an event does not fit in one of its windows."""
+
+    def __init__(self, limit: Limit, retry_after: int) -> None:
+        super().__init__(f"{limit.name} limit of {limit.limit} per {limit.window:g} s reached")
+        self.limit = limit
+        # Whole seconds until enough counted events have left the window for this one to fit.
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    """What :meth:`Ledger.claim_idempotency` found.
+
+    ``state``: ``"started"`` (the caller now holds the key and must complete or release it),
+    ``"pending"`` (another request holds it), ``"done"`` (``response`` is the kept answer) or
+    ``"conflict"`` (the key was used with a different body).
+    """
+
+    state: str
+    response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One issuance or refusal. Never holds a secret: no UploadAuth, no token, no key."""
+
+    at: float
+    user: str | None
+    operation: str | None
+    resource_id: str | None
+    request_id: str
+    upstream_request_id: str | None
+    source_ip: str | None
+    user_agent: str | None
+    outcome: str  # "issued" | "replayed" | "admin-override" | "refused"
+    code: str | None = None
+    status: int = 200
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AuditRecord:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+AUDIT_COLUMNS = tuple(f.name for f in fields(AuditRecord))
+
+
 class Ledger(ABC):
-    """Where ownership records live. Every method raises :class:`LedgerUnavailable` on a store failure."""
+    """Where the broker's shared state lives. Every method raises :class:`LedgerUnavailable` on a store failure."""
+
+    # -- ownership ----------------------------------------------------------------------------------
 
     @abstractmethod
     def record_creation(
@@ -49,8 +129,75 @@ class Ledger(ABC):
         """The record of ``resource_id``, or None if the broker never issued it."""
 
     @abstractmethod
-    def record_refresh(self, *, provider: str, resource_id: str, at: float) -> None:
-        """Count one more refresh of ``resource_id``."""
+    def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
+        """Count one more refresh, atomically, unless ``limit`` refreshes were already counted (then False)."""
+
+    @abstractmethod
+    def release_refresh(self, *, provider: str, resource_id: str) -> None:
+        """Take back one counted refresh (its upstream call failed, so nothing was issued)."""
+
+    # -- quotas and rate limits ---------------------------------------------------------------------
+
+    @abstractmethod
+    def consume(self, user: str, limits: Sequence[Limit], *, at: float, event_id: str) -> None:
+        """Count one event of ``user`` in every window of ``limits``, or in none of them.
+
+        Raises :class:`LimitExceeded` for the first window it does not fit in. ``event_id`` names the
+        event so that :meth:`release` can take it back (and so a retried call does not count it twice).
+        """
+
+    @abstractmethod
+    def release(self, user: str, limits: Sequence[Limit], *, event_id: str) -> None:
+        """Take back an event counted by :meth:`consume` (its upstream call failed)."""
+
+    # -- idempotency --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def claim_idempotency(
+        self, key: str, fingerprint: str, *, owner: str, at: float, pending_seconds: float
+    ) -> IdempotencyClaim:
+        """Take ``key`` for ``owner`` if it is free (a pending claim lapses after ``pending_seconds``)."""
+
+    @abstractmethod
+    def complete_idempotency(
+        self, key: str, fingerprint: str, response: dict[str, Any], *, at: float, keep_seconds: float
+    ) -> None:
+        """Keep ``response`` as the answer for ``key`` for ``keep_seconds``."""
+
+    @abstractmethod
+    def release_idempotency(self, key: str, *, owner: str) -> None:
+        """Free ``key`` if ``owner`` still holds it pending (its request failed; the client may retry)."""
+
+    # -- audit trail --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def append_audit(self, record: AuditRecord) -> None:
+        """Add one record to the audit trail."""
+
+    @abstractmethod
+    def audit_history(self, user: str, *, limit: int = 100) -> list[AuditRecord]:
+        """``user``'s most recent records, newest first."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends without connections
         """Release the store's connections."""
+
+
+def retry_after(events: Iterable[tuple[float, int]], limit: Limit, now: float) -> int | None:
+    """Seconds until ``limit.amount`` more fits among ``events`` (``(at, amount)``, oldest first); None if it fits now.
+
+    The backends share this rule (the Redis Lua script spells it again): count what is still in the
+    window; if the new event does not fit, wait until the oldest events that must leave have left,
+    rounded up to whole seconds. An event larger than the whole limit never fits: wait a whole window.
+    """
+    if limit.amount > limit.limit:
+        return max(1, math.ceil(limit.window))
+    live = [(at, amount) for at, amount in events if at > now - limit.window]
+    used = sum(amount for _, amount in live)
+    excess = used + limit.amount - limit.limit
+    if excess <= 0:
+        return None
+    for at, amount in live:
+        excess -= amount
+        if excess <= 0:
+            return max(1, math.ceil(at + limit.window - now))
+    return max(1, math.ceil(limit.window))  # unreachable: the events' sum covered the excess

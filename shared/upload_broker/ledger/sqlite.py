@@ -1,11 +1,34 @@
-"""The embedded SQLite ledger: the default for one process (``make run``, a single FC instance)."""
+"""The embedded SQLite ledger: the default for one process (``make run``, a single FC instance).
+
+Every check-and-update runs in one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write lock
+up front: two processes sharing the file (or threads sharing this connection) never both see room
+under a quota and both take it. For many instances behind a gateway use the Redis ledger instead.
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from upload_broker.ledger.base import Ledger, LedgerUnavailable, Resource
+from upload_broker.ledger.base import (
+    AUDIT_COLUMNS,
+    AuditRecord,
+    IdempotencyClaim,
+    Ledger,
+    LedgerUnavailable,
+    Limit,
+    LimitExceeded,
+    Resource,
+    retry_after,
+)
+
+T = TypeVar("T")
+
+# Refusals before a token is verified have no user; anyone can cause them, so only this many are kept.
+ANONYMOUS_AUDIT_KEEP = 10_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS resources (
@@ -21,6 +44,38 @@ CREATE TABLE IF NOT EXISTS resources (
     last_refreshed_at REAL,
     PRIMARY KEY (provider, resource_id)
 );
+CREATE TABLE IF NOT EXISTS limit_events (
+    user TEXT NOT NULL,
+    name TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (user, name, event_id)
+);
+CREATE INDEX IF NOT EXISTS limit_events_window ON limit_events (user, name, at, amount);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    owner TEXT,
+    response TEXT,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    user TEXT,
+    operation TEXT,
+    resource_id TEXT,
+    request_id TEXT NOT NULL,
+    upstream_request_id TEXT,
+    source_ip TEXT,
+    user_agent TEXT,
+    outcome TEXT NOT NULL,
+    code TEXT,
+    status INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_user ON audit (user, seq);
 """
 
 
@@ -38,6 +93,8 @@ class SqliteLedger(Ledger):
         except sqlite3.Error:
             raise LedgerUnavailable() from None
 
+    # -- ownership ----------------------------------------------------------------------------------
+
     def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
                         at) -> None:
         self._write(
@@ -47,28 +104,155 @@ class SqliteLedger(Ledger):
         )
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
-        try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT provider, resource_id, owner, kind, created_at, refresh_count FROM resources"
-                    " WHERE provider = ? AND resource_id = ?",
-                    (provider, resource_id),
-                ).fetchone()
-        except sqlite3.Error:
-            raise LedgerUnavailable() from None
+        row = self._read(
+            lambda db: db.execute(
+                "SELECT provider, resource_id, owner, kind, created_at, refresh_count FROM resources"
+                " WHERE provider = ? AND resource_id = ?",
+                (provider, resource_id),
+            ).fetchone()
+        )
         return Resource(*row) if row else None
 
-    def record_refresh(self, *, provider: str, resource_id: str, at: float) -> None:
+    def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
+        def update(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE resources SET refresh_count = refresh_count + 1, last_refreshed_at = ?"
+                " WHERE provider = ? AND resource_id = ? AND (? IS NULL OR refresh_count < ?)",
+                (at, provider, resource_id, limit, limit),
+            )
+            return cursor.rowcount == 1
+
+        return self._transaction(update)
+
+    def release_refresh(self, *, provider: str, resource_id: str) -> None:
         self._write(
-            "UPDATE resources SET refresh_count = refresh_count + 1, last_refreshed_at = ?"
-            " WHERE provider = ? AND resource_id = ?",
-            (at, provider, resource_id),
+            "UPDATE resources SET refresh_count = MAX(refresh_count - 1, 0) WHERE provider = ? AND resource_id = ?",
+            (provider, resource_id),
         )
 
-    def _write(self, sql: str, args: tuple) -> None:
+    # -- quotas and rate limits ---------------------------------------------------------------------
+
+    def consume(self, user: str, limits: Sequence[Limit], *, at: float, event_id: str) -> None:
+        def check_and_count(db: sqlite3.Connection) -> LimitExceeded | None:
+            for limit in limits:
+                db.execute(
+                    "DELETE FROM limit_events WHERE user = ? AND name = ? AND (at <= ? OR event_id = ?)",
+                    (user, limit.name, at - limit.window, event_id),
+                )
+                (used,) = db.execute(
+                    "SELECT COALESCE(SUM(amount), 0) FROM limit_events WHERE user = ? AND name = ?",
+                    (user, limit.name),
+                ).fetchone()
+                if used + limit.amount <= limit.limit:
+                    continue
+                # Over: read the oldest events only as far as needed to find when this one fits.
+                events = db.execute(
+                    "SELECT at, amount FROM limit_events WHERE user = ? AND name = ? ORDER BY at",
+                    (user, limit.name),
+                )
+                return LimitExceeded(limit, retry_after(events, limit, at) or 1)
+            db.executemany(
+                "INSERT OR IGNORE INTO limit_events (user, name, event_id, at, amount) VALUES (?, ?, ?, ?, ?)",
+                [(user, limit.name, event_id, at, limit.amount) for limit in limits],
+            )
+            return None
+
+        refused = self._transaction(check_and_count)
+        if refused is not None:
+            raise refused
+
+    def release(self, user: str, limits: Sequence[Limit], *, event_id: str) -> None:
+        self._transaction(
+            lambda db: db.executemany(
+                "DELETE FROM limit_events WHERE user = ? AND name = ? AND event_id = ?",
+                [(user, limit.name, event_id) for limit in limits],
+            )
+        )
+
+    # -- idempotency --------------------------------------------------------------------------------
+
+    def claim_idempotency(self, key, fingerprint, *, owner, at, pending_seconds) -> IdempotencyClaim:
+        def claim(db: sqlite3.Connection) -> IdempotencyClaim:
+            row = db.execute(
+                "SELECT fingerprint, state, response FROM idempotency WHERE key = ? AND expires_at > ?", (key, at)
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, owner, response, expires_at)"
+                    " VALUES (?, ?, 'pending', ?, NULL, ?)",
+                    (key, fingerprint, owner, at + pending_seconds),
+                )
+                return IdempotencyClaim("started")
+            kept_fingerprint, state, response = row
+            if kept_fingerprint != fingerprint:
+                return IdempotencyClaim("conflict")
+            if state == "done":
+                return IdempotencyClaim("done", json.loads(response))
+            return IdempotencyClaim("pending")
+
+        return self._transaction(claim)
+
+    def complete_idempotency(self, key, fingerprint, response, *, at, keep_seconds) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO idempotency (key, fingerprint, state, owner, response, expires_at)"
+            " VALUES (?, ?, 'done', NULL, ?, ?)",
+            (key, fingerprint, json.dumps(response, separators=(",", ":")), at + keep_seconds),
+        )
+
+    def release_idempotency(self, key: str, *, owner: str) -> None:
+        self._write("DELETE FROM idempotency WHERE key = ? AND state = 'pending' AND owner = ?", (key, owner))
+
+    # -- audit trail --------------------------------------------------------------------------------
+
+    def append_audit(self, record: AuditRecord) -> None:
+        values = record.to_dict()
+
+        def append(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
+                # Column names come from the AuditRecord dataclass, never from a request.
+                f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})",  # noqa: S608
+                tuple(values[c] for c in AUDIT_COLUMNS),
+            )
+            if record.user is None:
+                db.execute(
+                    "DELETE FROM audit WHERE user IS NULL AND seq <= ?", (cursor.lastrowid - ANONYMOUS_AUDIT_KEEP,)
+                )
+
+        self._transaction(append)
+
+    def audit_history(self, user: str, *, limit: int = 100) -> list[AuditRecord]:
+        rows = self._read(
+            lambda db: db.execute(
+                f"SELECT {', '.join(AUDIT_COLUMNS)} FROM audit WHERE user = ? ORDER BY seq DESC LIMIT ?",  # noqa: S608
+                (user, limit),
+            ).fetchall()
+        )
+        return [AuditRecord(*row) for row in rows]
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         try:
             with self._lock:
-                self._db.execute(sql, args)
+                return query(self._db)
+        except sqlite3.Error:
+            raise LedgerUnavailable() from None
+
+    def _write(self, sql: str, args: tuple) -> None:
+        self._transaction(lambda db: db.execute(sql, args))
+
+    def _transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one write transaction that takes the write lock first (BEGIN IMMEDIATE)."""
+        try:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(self._db)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+                return result
         except sqlite3.Error:
             raise LedgerUnavailable() from None
 

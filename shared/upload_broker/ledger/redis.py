@@ -1,0 +1,344 @@
+"""The Redis ledger: shared state for many instances (``BROKER_LEDGER_URL=redis://host:port/db``).
+
+``rediss://`` (TLS) and a password (``redis://:password@host:6379/0`` or ``redis://user:password@...``)
+are taken from the URL by redis-py. An optional ``?prefix=name:`` query parameter puts every key under
+that prefix (default ``upload-broker:``), so environments can share one Redis.
+
+One client with one connection pool per instance, built at cold start and reused by every invocation.
+Socket timeouts are short (0.5 s connect, 1 s read) so a dead store fails a request fast instead of
+hanging it; a command is retried once on a fresh connection, which is what lets the broker recover by
+itself after Redis restarts (the pool's old sockets are dead then). Nothing else is cached: the Lua
+scripts are loaded again by redis-py when a restarted server no longer knows them.
+
+Every check-and-update is one Lua script, so it is atomic across instances. Keys of one user share a
+Redis Cluster hash tag, so a script touching several of them stays on one node.
+
+Keys: ``res:<provider>:<id>`` (hash); ``lim:{<user hash>}:<name>`` (sorted set of ``event|amount`` by
+time) with its running total in ``...:total``; ``idem:<key hash>`` (JSON string with a TTL);
+``audit:<user hash>`` (list, newest first, capped).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from upload_broker.ledger.base import (
+    AuditRecord,
+    IdempotencyClaim,
+    Ledger,
+    LedgerUnavailable,
+    Limit,
+    LimitExceeded,
+    Resource,
+)
+
+log = logging.getLogger("upload_broker.ledger")
+
+T = TypeVar("T")
+
+DEFAULT_PREFIX = "upload-broker:"
+CONNECT_TIMEOUT = 0.5
+READ_TIMEOUT = 1.0
+# Each user's audit list keeps this many records; the JSON log lines ("upload_broker.audit") keep all.
+AUDIT_KEEP_PER_USER = 10_000
+# Refusals before a token is verified have no user; anyone can cause them, so fewer are kept.
+ANONYMOUS_AUDIT_KEEP = 10_000
+
+# KEYS: per limit, its sorted set of "event|amount" by time and the key holding that set's total.
+# ARGV: now, event id, then (limit, window, amount) per limit. The running total keeps a check O(log n)
+# in the number of counted events: only the events that leave the window, or must leave for this one
+# to fit, are read. Same rule as ledger.base.retry_after.
+_CONSUME = """
+local now = tonumber(ARGV[1])
+local id = ARGV[2]
+local function amount_of(member)
+  return tonumber(string.match(member, '|(%d+)$'))
+end
+local function total(events)
+  local sum = 0
+  for j = 1, #events do sum = sum + amount_of(events[j]) end
+  return sum
+end
+local used = {}
+for i = 1, #KEYS / 2 do
+  local set, sum = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 3 + (i - 1) * 3
+  local limit, window, amount = tonumber(ARGV[base]), tonumber(ARGV[base + 1]), tonumber(ARGV[base + 2])
+  local cutoff = now - window
+  local current = tonumber(redis.call('GET', sum) or '')
+  if current == nil then
+    current = total(redis.call('ZRANGE', set, 0, -1))
+  end
+  current = current - total(redis.call('ZRANGEBYSCORE', set, '-inf', cutoff))
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', cutoff)
+  if redis.call('ZREM', set, id .. '|' .. amount) == 1 then current = current - amount end
+  if current == 0 then redis.call('DEL', sum) else redis.call('SET', sum, current, 'KEEPTTL') end
+  used[i] = current
+  if amount > limit then return {i, math.max(1, math.ceil(window))} end
+  local excess = current + amount - limit
+  local start = 0
+  while excess > 0 do
+    local events = redis.call('ZRANGE', set, start, start + 99, 'WITHSCORES')
+    if #events == 0 then return {i, math.max(1, math.ceil(window))} end
+    for j = 1, #events, 2 do
+      excess = excess - amount_of(events[j])
+      if excess <= 0 then
+        return {i, math.max(1, math.ceil(tonumber(events[j + 1]) + window - now))}
+      end
+    end
+    start = start + 100
+  end
+end
+for i = 1, #KEYS / 2 do
+  local set, sum = KEYS[2 * i - 1], KEYS[2 * i]
+  local base = 3 + (i - 1) * 3
+  local ttl = math.ceil(tonumber(ARGV[base + 1]) * 1000) + 1000
+  redis.call('ZADD', set, now, id .. '|' .. ARGV[base + 2])
+  redis.call('SET', sum, used[i] + tonumber(ARGV[base + 2]), 'PX', ttl)
+  redis.call('PEXPIRE', set, ttl)
+end
+return {0, 0}
+"""
+
+# KEYS: per limit, its sorted set and total. ARGV: the members to take back, one per limit.
+_RELEASE = """
+for i = 1, #KEYS / 2 do
+  local member = ARGV[i]
+  if redis.call('ZREM', KEYS[2 * i - 1], member) == 1 and redis.call('EXISTS', KEYS[2 * i]) == 1 then
+    redis.call('DECRBY', KEYS[2 * i], tonumber(string.match(member, '|(%d+)$')))
+  end
+end
+return 1
+"""
+
+_RECORD_CREATION = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+# ARGV: now, limit (-1: none). Returns 1 when counted, 0 when missing or at the limit.
+_RECORD_REFRESH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local limit = tonumber(ARGV[2])
+if limit >= 0 and tonumber(redis.call('HGET', KEYS[1], 'refresh_count') or '0') >= limit then return 0 end
+redis.call('HINCRBY', KEYS[1], 'refresh_count', 1)
+redis.call('HSET', KEYS[1], 'last_refreshed_at', ARGV[1])
+return 1
+"""
+
+_RELEASE_REFRESH = """
+if tonumber(redis.call('HGET', KEYS[1], 'refresh_count') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'refresh_count', -1)
+end
+return 1
+"""
+
+# ARGV: the pending entry (JSON), its lifetime in ms. Returns nil when claimed, else the kept entry.
+_CLAIM_IDEMPOTENCY = """
+local kept = redis.call('GET', KEYS[1])
+if kept then return kept end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+
+_RELEASE_IDEMPOTENCY = """
+local kept = redis.call('GET', KEYS[1])
+if kept then
+  local entry = cjson.decode(kept)
+  if entry.state == 'pending' and entry.owner == ARGV[1] then redis.call('DEL', KEYS[1]) end
+end
+return 1
+"""
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(url for redis-py, key prefix)``: the ``prefix`` query parameter is the broker's, not redis-py's."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((value for name, value in query if name == "prefix"), DEFAULT_PREFIX)
+    rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, rest, parts.fragment)), prefix
+
+
+def _user_tag(user: str) -> str:
+    # A fixed-length, printable stand-in for any ``sub``; braces make it the Redis Cluster hash tag.
+    return "{" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:32] + "}"
+
+
+class RedisLedger(Ledger):
+    """The ledger in Redis; thread-safe (redis-py's pool hands each thread its own connection)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
+        client_url, url_prefix = split_url(url)
+        self.prefix = url_prefix if prefix is None else prefix
+        self._client = redis.Redis.from_url(
+            client_url,
+            socket_connect_timeout=connect_timeout,
+            socket_timeout=read_timeout,
+            # One retry on a fresh connection: a pooled socket is dead after a Redis restart.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+            decode_responses=True,
+        )
+        register = self._client.register_script
+        self._consume = register(_CONSUME)
+        self._release = register(_RELEASE)
+        self._record_creation = register(_RECORD_CREATION)
+        self._record_refresh = register(_RECORD_REFRESH)
+        self._release_refresh = register(_RELEASE_REFRESH)
+        self._claim_idempotency = register(_CLAIM_IDEMPOTENCY)
+        self._release_idempotency = register(_RELEASE_IDEMPOTENCY)
+
+    # -- keys ---------------------------------------------------------------------------------------
+
+    def _resource_key(self, provider: str, resource_id: str) -> str:
+        return f"{self.prefix}res:{provider}:{resource_id}"
+
+    def _limit_key(self, user: str, name: str) -> str:
+        return f"{self.prefix}lim:{_user_tag(user)}:{name}"
+
+    def _idempotency_key(self, key: str) -> str:
+        return f"{self.prefix}idem:{key}"
+
+    def _audit_key(self, user: str | None) -> str:
+        return f"{self.prefix}audit:{_user_tag(user) if user is not None else '-'}"
+
+    # -- ownership ----------------------------------------------------------------------------------
+
+    def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
+                        at) -> None:
+        fields = {
+            "owner": owner, "kind": kind, "operation": operation, "request_id": request_id,
+            "upstream_request_id": upstream_request_id or "", "created_at": repr(float(at)), "refresh_count": 0,
+        }
+        args = [item for pair in fields.items() for item in pair]
+        self._run(lambda: self._record_creation(keys=[self._resource_key(provider, resource_id)], args=args))
+
+    def find(self, provider: str, resource_id: str) -> Resource | None:
+        found = self._run(lambda: self._client.hgetall(self._resource_key(provider, resource_id)))
+        if not found:
+            return None
+        return Resource(
+            provider=provider,
+            resource_id=resource_id,
+            owner=found["owner"],
+            kind=found["kind"],
+            created_at=float(found["created_at"]),
+            refresh_count=int(found.get("refresh_count") or 0),
+        )
+
+    def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
+        key = self._resource_key(provider, resource_id)
+        args = [repr(float(at)), -1 if limit is None else int(limit)]
+        return self._run(lambda: self._record_refresh(keys=[key], args=args)) == 1
+
+    def release_refresh(self, *, provider: str, resource_id: str) -> None:
+        self._run(lambda: self._release_refresh(keys=[self._resource_key(provider, resource_id)]))
+
+    # -- quotas and rate limits ---------------------------------------------------------------------
+
+    def consume(self, user: str, limits: Sequence[Limit], *, at: float, event_id: str) -> None:
+        if not limits:
+            return
+        keys = self._limit_keys(user, limits)
+        args: list[Any] = [repr(float(at)), event_id]
+        for limit in limits:
+            args += [int(limit.limit), repr(float(limit.window)), int(limit.amount)]
+        index, wait = self._run(lambda: self._consume(keys=keys, args=args))
+        if index:
+            raise LimitExceeded(limits[int(index) - 1], int(wait))
+
+    def release(self, user: str, limits: Sequence[Limit], *, event_id: str) -> None:
+        members = [f"{event_id}|{int(limit.amount)}" for limit in limits]
+        self._run(lambda: self._release(keys=self._limit_keys(user, limits), args=members))
+
+    def _limit_keys(self, user: str, limits: Sequence[Limit]) -> list[str]:
+        keys = []
+        for limit in limits:
+            key = self._limit_key(user, limit.name)
+            keys += [key, key + ":total"]
+        return keys
+
+    # -- idempotency --------------------------------------------------------------------------------
+
+    def claim_idempotency(self, key, fingerprint, *, owner, at, pending_seconds) -> IdempotencyClaim:
+        pending = json.dumps({"state": "pending", "fingerprint": fingerprint, "owner": owner, "at": at})
+        kept = self._run(
+            lambda: self._claim_idempotency(
+                keys=[self._idempotency_key(key)], args=[pending, max(1, int(pending_seconds * 1000))]
+            )
+        )
+        if kept is None:
+            return IdempotencyClaim("started")
+        entry = json.loads(kept)
+        if entry.get("fingerprint") != fingerprint:
+            return IdempotencyClaim("conflict")
+        if entry.get("state") == "done":
+            return IdempotencyClaim("done", entry["response"])
+        return IdempotencyClaim("pending")
+
+    def complete_idempotency(self, key, fingerprint, response, *, at, keep_seconds) -> None:
+        entry = json.dumps({"state": "done", "fingerprint": fingerprint, "at": at, "response": response},
+                           separators=(",", ":"))
+        self._run(lambda: self._client.set(self._idempotency_key(key), entry, px=max(1, int(keep_seconds * 1000))))
+
+    def release_idempotency(self, key: str, *, owner: str) -> None:
+        self._run(lambda: self._release_idempotency(keys=[self._idempotency_key(key)], args=[owner]))
+
+    # -- audit trail --------------------------------------------------------------------------------
+
+    def append_audit(self, record: AuditRecord) -> None:
+        key = self._audit_key(record.user)
+        keep = AUDIT_KEEP_PER_USER if record.user is not None else ANONYMOUS_AUDIT_KEEP
+        line = json.dumps(record.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+        def append() -> None:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, line)
+                pipe.ltrim(key, 0, keep - 1)
+                pipe.execute()
+
+        self._run(append)
+
+    def audit_history(self, user: str, *, limit: int = 100) -> list[AuditRecord]:
+        lines = self._run(lambda: self._client.lrange(self._audit_key(user), 0, max(0, limit - 1)))
+        records = [AuditRecord.from_dict(json.loads(line)) for line in lines]
+        return [r for r in records if r.user == user]  # a hash collision would otherwise mix users
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    def _run(self, command: Callable[[], T]) -> T:
+        try:
+            return command()
+        except redis.RedisError as error:
+            # The error's type only: its text may name the host, and the URL may carry a password.
+            log.warning("ledger store failed", extra={"store": "redis", "error": type(error).__name__})
+            raise LedgerUnavailable() from None
+
+    def ping(self) -> bool:
+        """Whether the store answers now (for health checks and tests)."""
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+        self._client.connection_pool.disconnect()
