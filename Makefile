@@ -17,6 +17,7 @@ help:
 	@echo "make check   lint + tests, as CI does"
 	@echo "make invoke  OP=create_upload_video EVENT=tests/events/create_upload_video.json"
 	@echo "make bench   benchmark suite: overhead, throughput, cold start, memory (bench/results/)"
+	@echo "make fuzz    long schemathesis run from openapi.yaml;  make soak: 60 s at 32 clients"
 	@echo "make deploy  deploy template.yml with Serverless Devs / Fun (needs Alibaba Cloud credentials)"
 
 # The venv is rebuilt whenever the pinned requirements change.
@@ -47,6 +48,13 @@ deploy:
 # A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
+
+# Long runs of what make test runs briefly: fuzzing from openapi.yaml, and a 60 s soak at 32 clients.
+fuzz: $(BIN)/.installed
+	BROKER_FUZZ_EXAMPLES=500 $(BIN)/python -m pytest -q -p no:cacheprovider tests/functional/test_fuzz.py
+
+soak: $(BIN)/.installed
+	$(BIN)/python -m tests.soak --seconds 60
 
 clean:
 	rm -rf $(VENV) .broker .pytest_cache .ruff_cache
