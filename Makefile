@@ -6,6 +6,7 @@ PORT ?= 8000
 REGION ?= cn-shanghai
 OP ?= create_upload_video
 EVENT ?= tests/events/$(OP).json
+LIMIT ?= 100
 VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
@@ -16,6 +17,7 @@ help:
 	@echo "make test    run every test"
 	@echo "make check   lint + tests, as CI does"
 	@echo "make invoke  OP=create_upload_video EVENT=tests/events/create_upload_video.json"
+	@echo "make audit   USER=alice: one user's history from the ledger (BROKER_LEDGER_URL)"
 	@echo "make bench   benchmark suite: overhead, throughput, cold start, memory (bench/results/)"
 	@echo "make fuzz    long schemathesis run from openapi.yaml;  make soak: 60 s at 32 clients"
 	@echo "make deploy  deploy template.yml with Serverless Devs / Fun (needs Alibaba Cloud credentials)"
@@ -44,6 +46,12 @@ invoke: $(BIN)/.installed
 # run on a machine without credentials and network access to Alibaba Cloud.
 deploy:
 	fun deploy --template template.yml --region $(REGION) --use-ros --stack-name upload-credential-broker
+
+# One user's issuance and refusal history from the configured ledger (BROKER_LEDGER_URL), newest first.
+audit: $(BIN)/.installed
+	@test -n "$(USER)" || (echo "usage: make audit USER=<sub> [LIMIT=100]" >&2; exit 2)
+	BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$(CURDIR)/.broker/ledger.sqlite3}" \
+		$(BIN)/python -m upload_broker.audit_cli --user "$(USER)" --limit $(LIMIT)
 
 # A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.
 bench: $(BIN)/.installed

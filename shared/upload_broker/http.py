@@ -37,7 +37,7 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 # Function Compute 2.0's HTTP trigger URL puts this prefix before the path the client asked for.
 _FC_PROXY_PREFIX = re.compile(r"^/20\d\d-\d\d-\d\d/proxy/[^/]+/[^/]+")
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-EXPOSED_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
+EXPOSED_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate, Idempotent-Replayed"
 
 
 class Headers:

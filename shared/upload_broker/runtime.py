@@ -199,8 +199,6 @@ class Broker:
         extra = getattr(response.body, "response_headers", None)
         if extra:
             response.headers.update(extra)
-            if "Access-Control-Expose-Headers" in response.headers:
-                response.headers["Access-Control-Expose-Headers"] += ", " + ", ".join(extra)
         return response
 
     def _log_refusal(self, request: Request, request_id: str, error: BrokerError) -> None:
