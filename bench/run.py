@@ -537,7 +537,8 @@ def markdown(results: dict) -> str:
 
     row("overhead p50 (HS256, SQLite ledger)", "overhead_p50_ms", f"{r['overhead_p50_ms']:.3f} ms", "≤ 1 ms")
     row("overhead p99 (HS256, SQLite ledger)", "overhead_p99_ms", f"{r['overhead_p99_ms']:.3f} ms", "≤ 5 ms")
-    for key, label in (("overhead_rs256_jwks", "RS256 via JWKS"), ("overhead_hs256_redis", "HS256, Redis ledger")):
+    for key, label in (("overhead_inprocess", "HS256, SQLite, handler called in-process as FC does, no HTTP hop"),
+                       ("overhead_rs256_jwks", "RS256 via JWKS"), ("overhead_hs256_redis", "HS256, Redis ledger")):
         run = d.get(key)
         if run and "broker_overhead" in run:
             o = run["broker_overhead"]
@@ -564,7 +565,7 @@ def markdown(results: dict) -> str:
                  f"({nv['per_pair_p50_ms']:.2f} ms vs {r['overhead_p50_ms']:.2f} ms) | | info |")
     lines += ["", "Latency of each series (ms):", "", "| run | series | p50 | p90 | p99 | max |",
               "| --- | --- | --- | --- | --- | --- |"]
-    for key in ("overhead_hs256_sqlite", "overhead_rs256_jwks", "overhead_hs256_redis"):
+    for key in ("overhead_hs256_sqlite", "overhead_inprocess", "overhead_rs256_jwks", "overhead_hs256_redis"):
         run = d.get(key)
         if not run or "latency" not in run:
             continue
@@ -648,6 +649,14 @@ def main(argv: list[str] | None = None) -> int:
         stop(naive)
         stop(broker)
 
+        note(f"overhead in-process: the function's WSGI handler called directly vs direct SDK, {rounds} rounds")
+        details["overhead_inprocess"] = json.loads(subprocess.run(
+            [PYTHON, str(ROOT / "bench" / "inprocess.py"), "--fake-url", fake.url,
+             "--ledger-url", f"sqlite:///{workdir / 'inprocess.sqlite3'}", "--rounds", str(rounds),
+             "--warmup", str(warmup)],
+            env=clean_env(), capture_output=True, text=True, timeout=600, check=True,
+        ).stdout)
+
         note("overhead: RS256 token, keys from a JWKS URL")
         from tests.jwt_helpers import JwksServer, claims, rsa_key
 
@@ -716,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
         "import_ms": details["import_time"]["import_ms"],
         "rss_mb": details["memory"][f"rss_after_{half}_mb"],
         "rss_growth_mb": details["memory"]["rss_growth_mb"],
+        "inprocess_overhead_p50_ms": details["overhead_inprocess"]["broker_overhead"]["per_pair_p50_ms"],
+        "inprocess_overhead_p99_ms": details["overhead_inprocess"]["broker_overhead"]["per_pair_p99_ms"],
         "naive_over_ours_p50": round(hs["naive_overhead"]["per_pair_p50_ms"]
                                      / max(hs["broker_overhead"]["per_pair_p50_ms"], 0.001), 2),
         "naive_over_ours_end_to_end_p50": round(hs["latency"]["naive"]["p50_ms"]
