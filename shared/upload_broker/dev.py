@@ -24,9 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Obviously fake keys: the fakes accept exactly these, nothing real ever does.
 DEV_KEY_ID = "LTAI-dev-key-not-real"
-DEV_KEY_SECRET = "dev-secret-not-real-000000"
+DEV_KEY_SECRET = "dev-secret-not-real-000000"  # noqa: S105 - a fake key for the fakes
 DEV_WANGSU_KEY = "ws-dev-key-not-real"
-DEV_WANGSU_SECRET = "ws-dev-secret-not-real"
+DEV_WANGSU_SECRET = "ws-dev-secret-not-real"  # noqa: S105 - a fake key for the fakes
 FAKE_PORTS = {"VOD": 9001, "ICE": 9002, "WANGSU": 9003, "OSS": 9004}
 
 
