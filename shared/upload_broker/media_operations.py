@@ -85,9 +85,7 @@ class IceCreate(Operation):
             call,
             self,
             params,
-            lambda p, budget: call.broker.ice.call(
-                self.action, p, credentials=call.broker.credentials(call.request), budget=budget, idempotent=False
-            ),
+            lambda p, budget: call.upstream(call.broker.ice, self.action, p, budget, idempotent=False),
         )
 
 
@@ -111,10 +109,8 @@ class IceRefresh(Operation):
 
         def invoke(resource_id: str, budget: Budget) -> dict[str, Any]:
             try:
-                return call.broker.ice.call(
-                    self.action, {self.id_field: resource_id}, credentials=call.broker.credentials(call.request),
-                    budget=budget, idempotent=True,
-                )
+                return call.upstream(call.broker.ice, self.action, {self.id_field: resource_id}, budget,
+                                     idempotent=True)
             except NotFound as missing:
                 raise NotFound(self.not_found_message, code=self.not_found_code,
                                upstream_request_id=missing.upstream_request_id) from None

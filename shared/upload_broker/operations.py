@@ -59,6 +59,12 @@ class Call:
     def user(self) -> str:
         return self.principal.sub
 
+    def upstream(self, client: Any, action: str, params: dict[str, Any], budget: Budget, *,
+                 idempotent: bool) -> dict[str, Any]:
+        """Call ``action`` on an Alibaba Cloud RPC client with the server's credentials for this request."""
+        return client.call(action, params, credentials=self.broker.credentials(self.request), budget=budget,
+                           idempotent=idempotent)
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -132,9 +138,7 @@ class VodCreate(Operation):
             call,
             self,
             params,
-            lambda p, budget: call.broker.vod.call(
-                self.action, p, credentials=call.broker.credentials(call.request), budget=budget, idempotent=False
-            ),
+            lambda p, budget: call.upstream(call.broker.vod, self.action, p, budget, idempotent=False),
         )
 
 
@@ -150,9 +154,8 @@ class VodRefresh(Operation):
         return issue_refresh(
             call,
             self,
-            lambda resource_id, budget: call.broker.vod.call(
-                self.action, {self.id_field: resource_id}, credentials=call.broker.credentials(call.request),
-                budget=budget, idempotent=True,
+            lambda resource_id, budget: call.upstream(
+                call.broker.vod, self.action, {self.id_field: resource_id}, budget, idempotent=True
             ),
         )
 
