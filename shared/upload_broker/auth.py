@@ -270,11 +270,11 @@ class TokenVerifier:
 
 
 def _bearer_token(authorization: str | None) -> str:
+    # Checked first, on the raw value, so an oversized header is never copied, split or scanned.
+    if authorization is not None and len(authorization) > MAX_TOKEN_BYTES + 64:
+        raise Unauthorized("The bearer token is larger than 8 KiB.")
     if authorization is None or not authorization.strip():
         raise Unauthorized("Send the token in an Authorization: Bearer <token> header.")
-    # Checked on the raw value so an oversized header is never split or scanned.
-    if len(authorization) > MAX_TOKEN_BYTES + 64:
-        raise Unauthorized("The bearer token is larger than 8 KiB.")
     parts = authorization.strip().split(" ")
     if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1]:
         raise Unauthorized("The Authorization header must be 'Bearer <token>', with one space between.")
