@@ -100,78 +100,72 @@ class Broker:
 
     # -- lazily built, then reused ------------------------------------------------------------------
 
+    def _once(self, attribute: str, build: Callable[[], Any]) -> Any:
+        """``self.<attribute>``, built by ``build`` on first use (once, even with many threads)."""
+        value = getattr(self, attribute)
+        if value is None:
+            with self._lock:
+                value = getattr(self, attribute)
+                if value is None:
+                    value = build()
+                    setattr(self, attribute, value)
+        return value
+
     @property
     def verifier(self) -> Any:
-        if self._verifier is None:
-            with self._lock:
-                if self._verifier is None:
-                    from upload_broker.auth import TokenVerifier
+        def build() -> Any:
+            from upload_broker.auth import TokenVerifier
 
-                    self._verifier = TokenVerifier.from_config(self.config, clock=self.clock)
-        return self._verifier
+            return TokenVerifier.from_config(self.config, clock=self.clock)
+
+        return self._once("_verifier", build)
 
     @property
     def ledger(self) -> Ledger:
-        if self._ledger is None:
-            with self._lock:
-                if self._ledger is None:
-                    self._ledger = open_ledger(self.config.ledger_url)
-        return self._ledger
+        return self._once("_ledger", lambda: open_ledger(self.config.ledger_url))
 
     @property
     def vod(self) -> Any:
-        if self._vod is None:
-            with self._lock:
-                if self._vod is None:
-                    from upload_broker.upstream_aliyun import AliyunRpc
-
-                    self._vod = AliyunRpc(
-                        product="vod",
-                        version="2017-03-21",
-                        region=self.config.vod_region,
-                        endpoint=self.config.vod_endpoint,
-                        connect_timeout=self.config.upstream_connect_timeout,
-                        read_timeout=self.config.upstream_read_timeout,
-                        request_module="aliyunsdkvod.request.v20170321",
-                        service_name="VOD",
-                    )
-        return self._vod
+        return self._once("_vod", lambda: self._aliyun_rpc(
+            "vod", "2017-03-21", self.config.vod_region, self.config.vod_endpoint, "VOD",
+            request_module="aliyunsdkvod.request.v20170321"))
 
     @property
     def ice(self) -> Any:
-        if self._ice is None:
-            with self._lock:
-                if self._ice is None:
-                    from upload_broker.upstream_aliyun import AliyunRpc
+        return self._once("_ice", lambda: self._aliyun_rpc(
+            "ice", "2020-11-09", self.config.ice_region, self.config.ice_endpoint, "ICE"))
 
-                    self._ice = AliyunRpc(
-                        product="ice",
-                        version="2020-11-09",
-                        region=self.config.ice_region,
-                        endpoint=self.config.ice_endpoint,
-                        connect_timeout=self.config.upstream_connect_timeout,
-                        read_timeout=self.config.upstream_read_timeout,
-                        service_name="ICE",
-                    )
-        return self._ice
+    def _aliyun_rpc(self, product: str, version: str, region: str, endpoint: str | None, service_name: str,
+                    request_module: str | None = None) -> Any:
+        from upload_broker.upstream_aliyun import AliyunRpc
+
+        return AliyunRpc(
+            product=product,
+            version=version,
+            region=region,
+            endpoint=endpoint,
+            connect_timeout=self.config.upstream_connect_timeout,
+            read_timeout=self.config.upstream_read_timeout,
+            request_module=request_module,
+            service_name=service_name,
+        )
 
     @property
     def wangsu(self) -> Any:
-        if self._wangsu is None:
-            with self._lock:
-                if self._wangsu is None:
-                    from upload_broker.upstream_wangsu import WangsuClient
+        def build() -> Any:
+            from upload_broker.upstream_wangsu import WangsuClient
 
-                    if not (self.config.wangsu_access_key and self.config.wangsu_secret_key):
-                        raise UpstreamError("Wangsu Cloud VoD is not configured on this broker.")
-                    self._wangsu = WangsuClient(
-                        self.config.wangsu_access_key,
-                        self.config.wangsu_secret_key,
-                        self.config.wangsu_endpoint,
-                        connect_timeout=self.config.upstream_connect_timeout,
-                        read_timeout=self.config.upstream_read_timeout,
-                    )
-        return self._wangsu
+            if not (self.config.wangsu_access_key and self.config.wangsu_secret_key):
+                raise UpstreamError("Wangsu Cloud VoD is not configured on this broker.")
+            return WangsuClient(
+                self.config.wangsu_access_key,
+                self.config.wangsu_secret_key,
+                self.config.wangsu_endpoint,
+                connect_timeout=self.config.upstream_connect_timeout,
+                read_timeout=self.config.upstream_read_timeout,
+            )
+
+        return self._once("_wangsu", build)
 
     def credentials(self, request: Request) -> Credentials:
         """The server's credentials: the environment's AccessKey, else the FC role's from the context."""
