@@ -829,7 +829,7 @@ class FakeAliyun:
             raise _invalid("ImageType", "Valid values: default, cover.")
         ext = (params.get("ImageExt") or "png").lower()
         if ext not in VOD_IMAGE_EXTENSIONS:
-            raise _invalid("ImageExt", "Valid values: png, jpg, jpeg, gif.")
+            raise _invalid("ImageExt", f"Valid values: {', '.join(sorted(VOD_IMAGE_EXTENSIONS))}.")
         self._check_bytes(params, "Title", 128)
         self._check_bytes(params, "Description", 1024)
         self._check_tags(params)
