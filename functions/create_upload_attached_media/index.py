@@ -1,6 +1,6 @@
-"""Entry points of create_upload_attached_media: ``handler`` (HTTP trigger, WSGI), ``event_handler`` (API GW)."""
+"""Entry point of create_upload_attached_media: ``handler(event, context)``, as Function Compute 3.0 calls it."""
 
 from functions.create_upload_attached_media.operation import operation
-from upload_broker.runtime import entry_points
+from upload_broker.runtime import entry_point
 
-handler, event_handler = entry_points(operation)
+handler = entry_point(operation)

@@ -1,6 +1,6 @@
-"""Entry points of get_upload_token: ``handler`` (HTTP trigger, WSGI) and ``event_handler`` (API Gateway)."""
+"""Entry point of get_upload_token: ``handler(event, context)``, as Function Compute 3.0 calls it."""
 
 from functions.get_upload_token.operation import operation
-from upload_broker.runtime import entry_points
+from upload_broker.runtime import entry_point
 
-handler, event_handler = entry_points(operation)
+handler = entry_point(operation)

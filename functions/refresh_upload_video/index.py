@@ -1,6 +1,6 @@
-"""Entry points of refresh_upload_video: ``handler`` (HTTP trigger, WSGI) and ``event_handler`` (API Gateway)."""
+"""Entry point of refresh_upload_video: ``handler(event, context)``, as Function Compute 3.0 calls it."""
 
 from functions.refresh_upload_video.operation import operation
-from upload_broker.runtime import entry_points
+from upload_broker.runtime import entry_point
 
-handler, event_handler = entry_points(operation)
+handler = entry_point(operation)

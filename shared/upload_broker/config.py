@@ -150,7 +150,8 @@ class Config:
             jwt_issuer=env.text("BROKER_JWT_ISSUER"),
             jwt_audience=env.text("BROKER_JWT_AUDIENCE"),
             allowed_origins=env.origins("BROKER_ALLOWED_ORIGINS"),
-            ledger_url=env.ledger_url("BROKER_LEDGER_URL", "sqlite:///broker-ledger.sqlite3"),
+            ledger_url=env.ledger_url("BROKER_LEDGER_URL", "sqlite:///broker-ledger.sqlite3",
+                                      on_function_compute=env.text("FC_FUNCTION_NAME") is not None),
             upstream_connect_timeout=env.number("BROKER_UPSTREAM_CONNECT_TIMEOUT", 3.0, low=0.05, high=60),
             upstream_read_timeout=env.number("BROKER_UPSTREAM_READ_TIMEOUT", 5.0, low=0.05, high=120),
             upstream_budget_seconds=env.number("BROKER_UPSTREAM_BUDGET_SECONDS", 8.0, low=0.1, high=600),
@@ -247,10 +248,18 @@ class _Env:
             raise ConfigError(name, "expected a JSON object")
         return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
 
-    def ledger_url(self, name: str, default: str) -> str:
+    def ledger_url(self, name: str, default: str, *, on_function_compute: bool = False) -> str:
         value = self.text(name) or default
         parts = urlsplit(value)
         if parts.scheme == "sqlite":
+            if on_function_compute:
+                # FC_FUNCTION_NAME is set by Function Compute in every instance. There, each instance would
+                # keep its own SQLite file: a refresh that lands on another instance would be a 404.
+                raise ConfigError(
+                    name,
+                    "on Function Compute every instance must share the ledger; set BROKER_LEDGER_URL to "
+                    "redis://host:port/db (or rediss://) - the embedded SQLite ledger is for local use only",
+                )
             if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
                 raise ConfigError(name, "expected sqlite:///path/to/file or sqlite:///:memory:")
         elif parts.scheme in ("redis", "rediss"):

@@ -6,8 +6,10 @@ first starts the project's fake upstreams (VOD, ICE, Wangsu, OSS) and a developm
 prints a ready token and a ``curl`` line. With credentials and endpoints in the environment it uses those
 and starts no fake.
 
-``invoke OP EVENT``: run ``functions/OP``'s API Gateway event handler once, against the fakes, and print
-the response — the way Function Compute would call it.
+``invoke OP EVENT``: run ``functions/OP/index.py``'s ``handler(event, context)`` once with an FC 3.0
+HTTP-trigger event (``tests/events/OP.json``; API Gateway events are in ``tests/events/apigateway/``),
+against the fakes, and print the response struct — the way Function Compute calls it. A refresh first
+invokes its create function and refreshes what that created.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,9 +128,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         stop_fakes()
         return 2
-    from waitress import serve
-
-    from upload_broker.local import create_app
+    from upload_broker.local import create_app, serve_http
     from upload_broker.runtime import configure_logging
 
     configure_logging()
@@ -143,63 +145,96 @@ def run(args: argparse.Namespace) -> int:
               "-H 'Content-Type: application/json' -d '{\"Title\":\"My first upload\",\"FileName\":\"movie.mp4\"}'")
     print(f"\n  serving every route on {base} (Ctrl-C stops)", flush=True)
     try:
-        serve(app, host="127.0.0.1", port=config.port, threads=args.threads, ident="upload-broker",
-              channel_timeout=30, connection_limit=256)
+        serve_http(app, host="127.0.0.1", port=config.port, threads=args.threads)
     finally:
         stop_fakes()
     return 0
 
 
 def invoke(args: argparse.Namespace) -> int:
+    functions = function_names()
+    if args.op not in functions:
+        print(f"make invoke: no function {args.op!r}; OP is one of: {', '.join(functions)}", file=sys.stderr)
+        return 2
+    event_path = Path(args.event)
+    if not event_path.is_file():
+        print(f"make invoke: no event file {str(event_path)!r}; write one like tests/events/{args.op}.json "
+              f"or pass EVENT=<file>", file=sys.stderr)
+        return 2
+    try:
+        event_text = event_path.read_text(encoding="utf-8")
+        json.loads(event_text)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        print(f"make invoke: {event_path} is not a JSON event ({type(error).__name__})", file=sys.stderr)
+        return 2
+
     environ = os.environ
     _, stop_fakes = start_fakes(environ, fixed_ports=False)
     secret = ensure_dev_secret(environ)
-    environ.setdefault("BROKER_LEDGER_URL", "sqlite:///:memory:")
-    try:
-        import importlib
-
-        from upload_broker.runtime import Broker
-
-        broker = Broker.from_env()
-        module = importlib.import_module(f"functions.{args.op}.operation")
-        from upload_broker.runtime import event_app
-
-        token = dev_token(secret) if secret else environ.get("TOKEN", "")
-        event_text = Path(args.event).read_text(encoding="utf-8").replace("${TOKEN}", token)
-        event = json.loads(event_text)
-        placeholder = next((p for p in ("${VideoId}", "${MediaId}") if p in event_text), None)
-        if placeholder:
-            # A refresh needs a resource this user created: create one first, as a client would.
-            resource_id = _create_for(broker, module.operation, token)
-            event = json.loads(event_text.replace(placeholder, resource_id))
-        handler = event_app(broker, [module.operation])
-        result = json.loads(handler(json.dumps(event).encode("utf-8"), _Context()))
+    with tempfile.TemporaryDirectory(prefix="broker-invoke-") as scratch:
+        # One ledger file for the create and the refresh: they are two functions, as on FC.
+        environ.setdefault("BROKER_LEDGER_URL", f"sqlite:///{Path(scratch) / 'ledger.sqlite3'}")
         try:
-            result["body"] = json.loads(result["body"])
-        except (ValueError, TypeError):
-            pass
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-        return 0 if int(result["statusCode"]) < 500 else 1
-    finally:
-        stop_fakes()
+            from upload_broker.errors import ConfigError
+
+            token = dev_token(secret) if secret else environ.get("TOKEN", "")
+            event_text = event_text.replace("${TOKEN}", token)
+            try:
+                for placeholder in ("${VideoId}", "${MediaId}"):
+                    if placeholder in event_text:
+                        # A refresh needs a resource this user created: create one first, as a client would.
+                        event_text = event_text.replace(placeholder, _create_for(args.op, token))
+                result = _handler(args.op)(event_text.encode("utf-8"), _Context(args.op))
+            except ConfigError as error:
+                print(f"configuration error: {error}", file=sys.stderr)
+                return 2
+            if isinstance(result, str):  # an API Gateway event is answered as JSON text
+                result = json.loads(result)
+            try:
+                result["body"] = json.loads(result["body"])
+            except (ValueError, TypeError):
+                pass
+            print(json.dumps(result, indent=2, ensure_ascii=False))
+            return 0 if int(result["statusCode"]) < 500 else 1
+        finally:
+            stop_fakes()
 
 
-def _create_for(broker, refresh_operation, token: str) -> str:
+def function_names() -> list[str]:
+    """The function folders (each ``functions/<name>/index.py``)."""
+    return sorted(p.parent.name for p in (ROOT / "functions").glob("*/index.py"))
+
+
+def _handler(function: str) -> Callable:
+    """The function's production ``handler``, imported as Function Compute imports it."""
+    import importlib
+
+    return importlib.import_module(f"functions.{function}.index").handler
+
+
+def _create_for(refresh_function: str, token: str) -> str:
+    """Invoke the create that issues what ``refresh_function`` refreshes; return the new resource's id."""
     from upload_broker.local import discover_operations
-    from upload_broker.runtime import event_app
 
-    create = next(op for op in discover_operations()
-                  if op.is_create and op.provider == refresh_operation.provider and op.kind == refresh_operation.kind)
+    operations = {op.function: op for op in discover_operations()}
+    refresh = operations[refresh_function]
+    create = next(op for op in operations.values()
+                  if op.is_create and op.provider == refresh.provider and op.kind == refresh.kind)
     event_text = (ROOT / "tests" / "events" / f"{create.function}.json").read_text(encoding="utf-8")
-    result = json.loads(event_app(broker, [create])(event_text.replace("${TOKEN}", token).encode(), _Context()))
-    return json.loads(result["body"])[create.id_field]
+    result = _handler(create.function)(event_text.replace("${TOKEN}", token).encode("utf-8"), _Context(create.function))
+    body = json.loads(result["body"])
+    if result["statusCode"] != 200:
+        raise SystemExit(f"make invoke: the create before the refresh failed: {json.dumps(body)}")
+    return body[create.id_field]
 
 
+@dataclass(frozen=True)
 class _Context:
-    """The parts of Function Compute's context object the broker reads."""
+    """The parts of FC 3.0's Python context the broker reads (python3.12 carries no credentials)."""
 
-    request_id = "local-invoke"
-    credentials = None
+    function_name: str
+    request_id: str = "1-00000000-local-invoke"
+    credentials: None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_parser = sub.add_parser("run", help="serve every route locally")
     run_parser.add_argument("--threads", type=int, default=int(os.environ.get("BROKER_THREADS", "32")))
-    invoke_parser = sub.add_parser("invoke", help="run one function's event handler once")
+    invoke_parser = sub.add_parser("invoke", help="run one function's handler once with an FC 3.0 event")
     invoke_parser.add_argument("op")
     invoke_parser.add_argument("event")
     args = parser.parse_args(argv)

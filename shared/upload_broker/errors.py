@@ -96,6 +96,13 @@ class InvalidJSON(BadRequest):
     default_message = "The request body must be a JSON object encoded in UTF-8."
 
 
+class MalformedEvent(BadRequest):
+    """Raised when a function is invoked with an event that is not a well-formed HTTP request."""
+
+    code = "MalformedEvent"
+    default_message = "The event is not a Function Compute HTTP-trigger or API Gateway request."
+
+
 # --- 401 / 403 / 404 / 409 -------------------------------------------------------------------------
 
 

@@ -1,16 +1,18 @@
-"""The broker's HTTP layer without a framework: one request pipeline, two adapters.
+"""The broker's HTTP layer without a framework: one request pipeline, one event adapter.
 
-Function Compute calls a WSGI ``handler(environ, start_response)`` behind an HTTP trigger and an event
-handler ``(event, context)`` behind API Gateway. Both adapters turn their input into a :class:`Request`,
-run :func:`serve`, and write the :class:`Response` back. ``serve`` is the one place where protocol
-rules (CORS, request id, JSON only, body limit, no-store) and error rendering happen, so every function
-and the local Flask shim behave the same. Flask is not imported here: a function's cold start pays only
-for what it uses.
+Function Compute 3.0's built-in Python runtime calls ``handler(event, context)``: behind an HTTP trigger
+(or a custom domain) the event is FC 3.0's HTTP-trigger request struct, behind API Gateway it is the
+gateway's event. :func:`request_from_event` turns either into a :class:`Request`, :func:`serve` runs the
+pipeline, and :func:`event_response` writes the answer in the struct the caller expects. ``serve`` is the
+one place where protocol rules (CORS, request id, JSON only, body limit, no-store) and error rendering
+happen, so every function and the local Flask shim behave the same. Flask is not imported here: a
+function's cold start pays only for what it uses.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 import logging
 import re
@@ -18,12 +20,14 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from upload_broker.errors import (
     BrokerError,
     Forbidden,
     InternalError,
     InvalidJSON,
+    MalformedEvent,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -33,9 +37,9 @@ from upload_broker.errors import (
 log = logging.getLogger("upload_broker")
 
 MAX_BODY_BYTES = 64 * 1024
-_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
-# Function Compute 2.0's HTTP trigger URL puts this prefix before the path the client asked for.
-_FC_PROXY_PREFIX = re.compile(r"^/20\d\d-\d\d-\d\d/proxy/[^/]+/[^/]+")
+# Matched with ``fullmatch``: ``re.match`` with ``$`` would accept a trailing newline, and an id echoed
+# into a response header must never carry CR or LF.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 ALLOWED_REQUEST_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
 EXPOSED_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate, Idempotent-Replayed"
 
@@ -65,9 +69,10 @@ class Request:
     body: bytes = b""
     source_ip: str | None = None
     platform_request_id: str | None = None
-    # The invocation context (FC 2.0 puts its credentials here); None locally.
+    # The invocation context (python3.10 on FC carries the role's credentials in it); None locally.
     context: Any = None
     body_too_large: bool = False
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,14 +121,9 @@ STATUS_TEXT = {
 def request_id_for(request: Request) -> str:
     """The caller's ``X-Request-Id`` if it is sane, else the platform's, else a new one."""
     for candidate in (request.headers.get("X-Request-Id"), request.platform_request_id):
-        if candidate and _SANE_REQUEST_ID.match(candidate):
+        if isinstance(candidate, str) and _SANE_REQUEST_ID.fullmatch(candidate):
             return candidate
     return str(uuid.uuid4())
-
-
-def normalise_path(path: str) -> str:
-    path = _FC_PROXY_PREFIX.sub("", path or "/") or "/"
-    return path
 
 
 def cors_headers(origin: str | None, allowed_origins: tuple[str, ...]) -> dict[str, str]:
@@ -165,7 +165,12 @@ def serve(
         log.exception("unhandled error", extra={"request_id": request_id})
         error = InternalError()
         response = Response(error.status, error.body(request_id))
-    response.headers.update(cors)
+    return finish(response, request_id, cors)
+
+
+def finish(response: Response, request_id: str, cors: Mapping[str, str] | None = None) -> Response:
+    """The headers every response carries (contract, "Every response")."""
+    response.headers.update(cors or {})
     response.headers["X-Request-Id"] = request_id
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Type"] = "application/json; charset=utf-8"
@@ -173,8 +178,13 @@ def serve(
     return response
 
 
+def refusal(error: BrokerError, request_id: str) -> Response:
+    """A refusal rendered outside :func:`serve` (an event that is not a request at all)."""
+    return finish(Response(error.status, error.body(request_id), error.headers()), request_id)
+
+
 def _dispatch(request: Request, endpoints: tuple[Endpoint, ...], request_id: str, cors: dict[str, str]) -> Response:
-    path = normalise_path(request.path)
+    path = request.path or "/"
     method = request.method.upper()
 
     if path.rstrip("/") == "/healthz":
@@ -221,7 +231,7 @@ def _match(endpoints: tuple[Endpoint, ...], path: str) -> tuple[Endpoint | None,
 
 def parse_json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object: empty means ``{}``; otherwise JSON in UTF-8 of at most 64 KiB."""
-    if request.body_too_large or len(request.body) > MAX_BODY_BYTES:
+    if request.body_too_large or len(request.body) > MAX_BODY_BYTES or _declared_length(request) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     if not request.body.strip():
         return {}
@@ -256,94 +266,189 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-# --- adapters --------------------------------------------------------------------------------------
+def _declared_length(request: Request) -> int:
+    """The body's declared ``Content-Length`` (0 when absent or unreadable); a front end that has not
+    read the body yet (the local shim) passes the header on, so a huge upload is refused unread."""
+    text = request.headers.get("Content-Length") or ""
+    return int(text) if text.strip().isdigit() else 0
 
 
-def request_from_wsgi(environ: Mapping[str, Any]) -> Request:
-    """A :class:`Request` from a WSGI environ (Function Compute's HTTP trigger, or a local server)."""
-    headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items() if k.startswith("HTTP_")]
-    if environ.get("CONTENT_TYPE"):
-        headers.append(("Content-Type", environ["CONTENT_TYPE"]))
-    length_text = environ.get("CONTENT_LENGTH") or ""
-    too_large = False
-    body = b""
-    stream = environ.get("wsgi.input")
-    try:
-        length = int(length_text) if length_text.strip() else None
-    except ValueError:
-        length = None
-    if length is not None and length > MAX_BODY_BYTES:
-        too_large = True  # refused before reading: the body is never buffered
-    elif stream is not None:
-        if length is not None:
-            body = stream.read(length) if length > 0 else b""
-        elif environ.get("wsgi.input_terminated") or "chunked" in (environ.get("HTTP_TRANSFER_ENCODING") or ""):
-            body = stream.read(MAX_BODY_BYTES + 1)
-            too_large = len(body) > MAX_BODY_BYTES
-    context = environ.get("fc.context")
-    platform_id = getattr(context, "request_id", None) or environ.get("HTTP_X_FC_REQUEST_ID")
-    forwarded = (environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[0].strip()
+# --- the event adapter -----------------------------------------------------------------------------
+#
+# Function Compute 3.0, "Use an HTTP trigger to invoke a function" (built-in runtimes):
+# https://www.alibabacloud.com/help/en/functioncompute/fc/http-trigger-invoking-function
+# - the request struct: ``version`` ("v1"), ``rawPath`` (URL-encoded; the decoded path is
+#   ``requestContext.http.path``), ``headers`` and ``queryParameters`` (a multi-value header or parameter
+#   arrives as one comma-joined string), ``body`` with ``isBase64Encoded`` (true when the body is binary),
+#   ``requestContext.{http.{method, path, sourceIp, userAgent}, requestId, ...}``;
+# - the response struct: ``statusCode``, ``headers``, ``body``, ``isBase64Encoded``.
+# The Python runtime hands ``event`` to the handler as the JSON text's bytes.
+#
+# API Gateway with a Function Compute back end sends ``path``, ``httpMethod``, ``headers``,
+# ``queryParameters``, ``pathParameters``, ``body`` and ``isBase64Encoded``, and reads the same response
+# struct back as JSON text (Alibaba Cloud API Gateway, "Use Function Compute as the backend service").
+
+
+class EventKind:
+    """Which platform sent an event: decides the response's form."""
+
+    FC_HTTP = "fc-http"
+    API_GATEWAY = "api-gateway"
+
+
+def decode_event(event: Any) -> Mapping[str, Any]:
+    """The event as a JSON object; :class:`InvalidJSON` when it is not one."""
+    if isinstance(event, (bytes, bytearray, memoryview)):
+        try:
+            event = bytes(event).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidJSON("The event is not JSON in UTF-8.") from None
+    if isinstance(event, str):
+        try:
+            event = json.loads(event)
+        except (ValueError, RecursionError):
+            raise InvalidJSON("The event is not JSON.") from None
+    if not isinstance(event, Mapping):
+        raise InvalidJSON("The event must be a JSON object (an HTTP-trigger or API Gateway event).")
+    return event
+
+
+def event_kind(event: Mapping[str, Any]) -> str:
+    """FC 3.0 HTTP-trigger events carry ``requestContext.http``; API Gateway's carry ``httpMethod``."""
+    if "httpMethod" in event and "requestContext" not in event:
+        return EventKind.API_GATEWAY
+    if "rawPath" in event or "requestContext" in event or event.get("version") == "v1":
+        return EventKind.FC_HTTP
+    if "httpMethod" in event or "path" in event:
+        return EventKind.API_GATEWAY
+    raise MalformedEvent("The event is neither a Function Compute HTTP-trigger event nor an API Gateway event.")
+
+
+def request_from_event(event: Mapping[str, Any], context: Any = None) -> Request:
+    """A :class:`Request` from a decoded event of either kind; :class:`MalformedEvent` when it is not
+    well formed (every field is checked for its type before use)."""
+    if event_kind(event) == EventKind.FC_HTTP:
+        return _request_from_fc_http(event, context)
+    return _request_from_api_gateway(event, context)
+
+
+def _request_from_fc_http(event: Mapping[str, Any], context: Any) -> Request:
+    version = _optional(event, "version", str)
+    if version is not None and version != "v1":
+        raise MalformedEvent(f"The event's version {version[:16]!r} is not one this broker reads (v1).")
+    request_context = _optional(event, "requestContext", Mapping) or {}
+    http = _optional(request_context, "http", Mapping, "requestContext.http") or {}
+    method = _optional(http, "method", str, "requestContext.http.method")
+    if not method:
+        raise MalformedEvent("The event has no requestContext.http.method.")
+    raw_path = _optional(event, "rawPath", str)
+    path = _optional(http, "path", str, "requestContext.http.path")
+    if path is None:
+        if raw_path is None:
+            raise MalformedEvent("The event has neither rawPath nor requestContext.http.path.")
+        path = unquote(raw_path)
+    headers = _string_map(event, "headers")
+    body, too_large = _event_body(event)
     return Request(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        path=environ.get("PATH_INFO") or "/",
-        headers=Headers(headers),
+        method=method,
+        path=path or "/",
+        headers=Headers(headers.items()),
         body=body,
-        source_ip=forwarded or environ.get("REMOTE_ADDR"),
-        platform_request_id=platform_id,
+        source_ip=_optional(http, "sourceIp", str, "requestContext.http.sourceIp"),
+        platform_request_id=_optional(request_context, "requestId", str, "requestContext.requestId")
+        or _context_request_id(context),
         context=context,
         body_too_large=too_large,
+        query=_string_map(event, "queryParameters"),
     )
 
 
-def write_wsgi(response: Response, start_response: Callable) -> list[bytes]:
-    body = response.encoded_body()
-    headers = list(response.headers.items())
-    if response.status != 204:
-        headers.append(("Content-Length", str(len(body))))
-    start_response(f"{response.status} {STATUS_TEXT.get(response.status, 'Unknown')}", headers)
-    return [body] if body else []
-
-
-def request_from_event(event: bytes | str | Mapping[str, Any], context: Any = None) -> Request:
-    """A :class:`Request` from an API Gateway event (``{path, httpMethod, headers, body, ...}``)."""
-    if isinstance(event, (bytes, bytearray)):
-        event = event.decode("utf-8")
-    if isinstance(event, str):
-        event = json.loads(event)
-    if not isinstance(event, Mapping):
-        raise ValueError("an API Gateway event is a JSON object")
-    raw_body = event.get("body") or ""
-    is_b64 = str(event.get("isBase64Encoded", "false")).lower() == "true"
-    if is_b64:
-        body = base64.b64decode(raw_body) if raw_body else b""
-    else:
-        body = raw_body.encode("utf-8") if isinstance(raw_body, str) else json.dumps(raw_body).encode("utf-8")
-    headers = Headers((str(k), str(v)) for k, v in (event.get("headers") or {}).items())
-    path = event.get("path") or "/"
-    for name, value in (event.get("pathParameters") or {}).items():
+def _request_from_api_gateway(event: Mapping[str, Any], context: Any) -> Request:
+    method = _optional(event, "httpMethod", str)
+    if not method:
+        raise MalformedEvent("The event has no httpMethod.")
+    path = _optional(event, "path", str) or "/"
+    for name, value in _string_map(event, "pathParameters").items():
         # When the gateway's path is templated ("/v1/videos/[VideoId]/refresh"), fill it in.
-        path = path.replace("[" + name + "]", str(value)).replace("{" + name + "}", str(value))
+        path = path.replace("[" + name + "]", value).replace("{" + name + "}", value)
+    headers = Headers(_string_map(event, "headers").items())
+    body, too_large = _event_body(event)
     forwarded = (headers.get("X-Forwarded-For") or "").split(",")[0].strip()
     return Request(
-        method=str(event.get("httpMethod") or "GET"),
+        method=method,
         path=path,
         headers=headers,
-        body=body[: MAX_BODY_BYTES + 1],
-        source_ip=forwarded or headers.get("X-Real-IP") or None,
-        platform_request_id=getattr(context, "request_id", None) or headers.get("X-Ca-Request-Id"),
+        body=body,
+        source_ip=headers.get("X-Real-IP") or forwarded or None,
+        platform_request_id=headers.get("X-Ca-Request-Id") or _context_request_id(context),
         context=context,
-        body_too_large=len(body) > MAX_BODY_BYTES,
+        body_too_large=too_large,
+        query=_string_map(event, "queryParameters"),
     )
 
 
-def event_response(response: Response) -> str:
-    """API Gateway's integration response, as the JSON text the gateway reads from a function."""
-    return json.dumps(
-        {
-            "isBase64Encoded": False,
-            "statusCode": response.status,
-            "headers": response.headers,
-            "body": response.encoded_body().decode("utf-8"),
-        },
-        ensure_ascii=False,
-    )
+def _optional(mapping: Mapping[str, Any], key: str, kind: type, name: str | None = None) -> Any:
+    value = mapping.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    raise MalformedEvent(f"The event's {name or key} must be {_KIND_WORDS.get(kind, kind.__name__)}.")
+
+
+_KIND_WORDS = {str: "a string", Mapping: "an object", bool: "a boolean"}
+
+
+def _string_map(event: Mapping[str, Any], key: str) -> dict[str, str]:
+    """Headers, query or path parameters: an object of strings (API Gateway may send numbers)."""
+    value = _optional(event, key, Mapping) or {}
+    result: dict[str, str] = {}
+    for name, item in value.items():
+        if not isinstance(name, str) or isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise MalformedEvent(f"The event's {key} must map names to strings.")
+        result[name] = str(item)
+    return result
+
+
+def _event_body(event: Mapping[str, Any]) -> tuple[bytes, bool]:
+    """The body's bytes (at most 64 KiB + 1 are kept) and whether it is over the limit."""
+    raw = event.get("body")
+    flag = event.get("isBase64Encoded", False)
+    if isinstance(flag, str) and flag.lower() in ("true", "false"):
+        flag = flag.lower() == "true"  # API Gateway sends the flag as text in some integrations
+    if not isinstance(flag, bool):
+        raise MalformedEvent("The event's isBase64Encoded must be a boolean.")
+    if raw is None or raw == "":
+        return b"", False
+    if not isinstance(raw, str):
+        raise MalformedEvent("The event's body must be a string.")
+    if flag:
+        # 4 base64 characters carry 3 bytes: a text this long cannot be within the limit, so it is not decoded.
+        if len(raw) > (MAX_BODY_BYTES + 2) // 3 * 4 + 4:
+            return b"", True
+        try:
+            body = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedEvent("The event's body is not valid base64 although isBase64Encoded is true.") from None
+    else:
+        if len(raw) > MAX_BODY_BYTES:
+            return b"", True
+        body = raw.encode("utf-8", "surrogatepass")
+    return body, len(body) > MAX_BODY_BYTES
+
+
+def _context_request_id(context: Any) -> str | None:
+    value = getattr(context, "request_id", None)
+    return value if isinstance(value, str) else None
+
+
+def event_response(response: Response, kind: str = EventKind.FC_HTTP) -> dict[str, Any] | str:
+    """The response struct: a dict for an FC 3.0 HTTP trigger (the runtime serialises it), JSON text for
+    API Gateway (which reads the function's output as that text, as its own Python sample returns it)."""
+    struct = {
+        "statusCode": response.status,
+        "headers": dict(response.headers),
+        "body": response.encoded_body().decode("utf-8"),
+        "isBase64Encoded": False,
+    }
+    if kind == EventKind.API_GATEWAY:
+        return json.dumps(struct, ensure_ascii=False)
+    return struct

@@ -4,8 +4,9 @@
 verifier (with its JWKS cache), the ledger, and the upstream clients (each with its keep-alive pool,
 created on first use so a function only pays for the upstream it calls).
 
-``entry_points(operation)`` gives a function folder its two handlers: a WSGI ``handler`` for an HTTP
-trigger and an ``event_handler`` for API Gateway.
+``entry_point(operation)`` gives a function folder its ``handler(event, context)``: Function Compute
+3.0's built-in Python runtime calls it with an HTTP-trigger event (or an API Gateway event), and it
+answers with the response struct.
 """
 
 from __future__ import annotations
@@ -15,23 +16,26 @@ import logging
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from upload_broker import audit
 from upload_broker.config import Config, Credentials
-from upload_broker.errors import BrokerError, InvalidJSON, UpstreamError
+from upload_broker.errors import BrokerError, UpstreamError
 from upload_broker.http import (
     Endpoint,
+    EventKind,
+    Headers,
     Request,
     Response,
+    decode_event,
+    event_kind,
     event_response,
+    refusal,
     request_from_event,
-    request_from_wsgi,
+    request_id_for,
     serve,
-    write_wsgi,
 )
 from upload_broker.ledger import Ledger, open_ledger
 from upload_broker.limits import check_rate
@@ -168,15 +172,17 @@ class Broker:
         return self._once("_wangsu", build)
 
     def credentials(self, request: Request) -> Credentials:
-        """The server's credentials: the environment's AccessKey, else the FC role's from the context."""
-        if self.config.credentials is not None:
-            return self.config.credentials
+        """The server's credentials: the invocation context's when it carries them (python3.10 on FC: the
+        role's, refreshed per invocation), else the environment's (``ALIBABA_CLOUD_*``: on python3.12 FC
+        puts the role's temporary credentials there at instance start)."""
         found = getattr(request.context, "credentials", None)
         key_id = getattr(found, "access_key_id", None) or getattr(found, "accessKeyId", None)
         secret = getattr(found, "access_key_secret", None) or getattr(found, "accessKeySecret", None)
         token = getattr(found, "security_token", None) or getattr(found, "securityToken", None)
-        if key_id and secret:
-            return Credentials(key_id, secret, token or None)
+        if isinstance(key_id, str) and isinstance(secret, str) and key_id and secret:
+            return Credentials(key_id, secret, token if isinstance(token, str) and token else None)
+        if self.config.credentials is not None:
+            return self.config.credentials
         raise UpstreamError(
             "The broker has no upstream credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET or give the "
             "function a RAM role."
@@ -241,35 +247,39 @@ class BoundOperation(Endpoint):
             raise
 
 
-def wsgi_app(broker: Broker, operations: Iterable[Operation]) -> Callable:
-    """A WSGI callable serving ``operations`` (Function Compute's HTTP trigger calls this)."""
+def fc_handler(broker: Broker, operations: Iterable[Operation]) -> Callable[[Any, Any], Any]:
+    """``handler(event, context)`` serving ``operations``: what Function Compute 3.0 calls."""
     endpoints = broker.endpoints(operations)
 
-    def handler(environ: dict, start_response: Callable) -> list[bytes]:
-        return write_wsgi(broker.serve(request_from_wsgi(environ), endpoints), start_response)
+    def handler(event: Any, context: Any = None) -> dict[str, Any] | str:
+        kind, decoded = EventKind.FC_HTTP, None
+        try:
+            decoded = decode_event(event)
+            kind = event_kind(decoded)
+            request = request_from_event(decoded, context)
+        except BrokerError as error:
+            # Not a request at all: a JSON 4xx in the struct the platform reads, never an exception.
+            request_id = request_id_for(Request("", "", Headers(), platform_request_id=_platform_id(decoded, context)))
+            log.info("malformed event", extra={"request_id": request_id, "status": error.status, "code": error.code})
+            return event_response(refusal(error, request_id), kind)
+        return event_response(broker.serve(request, endpoints), kind)
 
     return handler
 
 
-def event_app(broker: Broker, operations: Iterable[Operation]) -> Callable:
-    """An API Gateway event handler serving ``operations``."""
-    endpoints = broker.endpoints(operations)
-
-    def event_handler(event: bytes | str, context: Any = None) -> str:
-        try:
-            request = request_from_event(event, context)
-        except (ValueError, TypeError, UnicodeDecodeError):
-            error = InvalidJSON("The API Gateway event is not a JSON object.")
-            request_id = getattr(context, "request_id", None) or str(uuid.uuid4())
-            return event_response(Response(error.status, error.body(request_id), {"Cache-Control": "no-store"}))
-        return event_response(broker.serve(request, endpoints))
-
-    return event_handler
+def _platform_id(event: Mapping[str, Any] | None, context: Any) -> str | None:
+    """The platform's request id for a malformed event, found without trusting the event's shape."""
+    found = getattr(context, "request_id", None)
+    if isinstance(found, str):
+        return found
+    if isinstance(event, Mapping):
+        request_context = event.get("requestContext")
+        if isinstance(request_context, Mapping) and isinstance(request_context.get("requestId"), str):
+            return request_context["requestId"]
+    return None
 
 
-def entry_points(*operations: Operation, broker: Broker | None = None) -> tuple[Callable, Callable]:
-    """``(handler, event_handler)`` for a function folder; builds the broker now, at cold start."""
+def entry_point(*operations: Operation, broker: Broker | None = None) -> Callable[[Any, Any], Any]:
+    """A function folder's ``handler``; builds the broker now, at cold start (a bad setting stops it here)."""
     configure_logging()
-    broker = broker or Broker.from_env()
-    return wsgi_app(broker, operations), event_app(broker, operations)
-
+    return fc_handler(broker or Broker.from_env(), operations)

@@ -25,7 +25,14 @@ clock = ledger_helpers.clock
 config_overrides = ledger_helpers.config_overrides
 settings = ledger_helpers.settings
 
-CLIENT = {"User-Agent": "holiday-app/2.1", "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+# The source address is the platform's (FC's requestContext.http.sourceIp, here the shim's peer address);
+# an X-Forwarded-For that any client can write is not trusted for the audit trail.
+CLIENT = {"User-Agent": "holiday-app/2.1", "X-Forwarded-For": "192.0.2.66, 10.0.0.1"}
+
+
+@pytest.fixture(autouse=True)
+def client_address(client):
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.7"
 
 
 class Lines(logging.Handler):
