@@ -1,5 +1,5 @@
 # The few commands a person types. Every target installs what it needs into .venv first.
-.PHONY: run test check lint invoke deploy audit bench fuzz soak clean help
+.PHONY: run test check lint invoke package deploy audit bench fuzz soak clean help
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -7,6 +7,15 @@ REGION ?= cn-shanghai
 OP ?= create_upload_video
 EVENT ?= tests/events/$(OP).json
 LIMIT ?= 100
+# make package: the runtime's CPython (FC 3.0 built-in python3.12), the wheels' platform, the zip to write.
+PYTHON_VERSION ?= 3.12
+PLATFORM ?= manylinux2014_x86_64
+DIST ?= dist/upload-broker.zip
+# make deploy: Serverless Devs, installed into .tools/ on first use; ACCESS= picks an `s config` alias.
+S_VERSION ?= 3.1.10
+TOOLS := .tools
+S := $(TOOLS)/node_modules/.bin/s
+ACCESS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)
@@ -20,7 +29,8 @@ help:
 	@echo "make audit   USER=alice: one user's history from the ledger (BROKER_LEDGER_URL)"
 	@echo "make bench   benchmark suite: overhead, throughput, cold start, memory (bench/results/)"
 	@echo "make fuzz    long schemathesis run from openapi.yaml;  make soak: 60 s at 32 clients"
-	@echo "make deploy  deploy template.yml with Serverless Devs / Fun (needs Alibaba Cloud credentials)"
+	@echo "make package $(DIST): functions + library + Linux wheels for python$(PYTHON_VERSION) (DIST=, PYTHON_VERSION=)"
+	@echo "make deploy  make package, then Serverless Devs 's deploy' of s.yaml to your account (REGION=, ACCESS=)"
 
 # The venv is rebuilt whenever the pinned requirements change.
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -42,10 +52,28 @@ check: lint test
 invoke: $(BIN)/.installed
 	$(BIN)/python -m upload_broker.dev invoke $(OP) $(EVENT)
 
-# Needs Serverless Devs (`npm i -g @serverless-devs/s`) or Fun, and an Alibaba Cloud account: it cannot
-# run on a machine without credentials and network access to Alibaba Cloud.
-deploy:
-	fun deploy --template template.yml --region $(REGION) --use-ros --stack-name upload-credential-broker
+# The code package for Function Compute (scripts/package.py): wheels are cached in .broker/wheels.
+package: $(BIN)/.installed
+	$(BIN)/python scripts/package.py --python-version $(PYTHON_VERSION) --platform $(PLATFORM) --output $(DIST)
+
+# Serverless Devs 3 (npm @serverless-devs/s), pinned, into .tools/ (not global): needs Node.js and npm.
+$(TOOLS)/.s-$(S_VERSION):
+	@command -v npm >/dev/null 2>&1 || { echo "make deploy needs Node.js (14.14+) with npm: https://nodejs.org/en/download (or your OS's nodejs and npm packages)" >&2; exit 2; }
+	npm install --prefix $(TOOLS) --save-exact --no-audit --no-fund --loglevel=error @serverless-devs/s@$(S_VERSION)
+	touch $@
+
+# Deploys s.yaml with the code package to the account of an `s config add` access (or of the AccountID,
+# AccessKeyID, AccessKeySecret environment variables); REGION is passed to s.yaml in the environment.
+deploy: package $(TOOLS)/.s-$(S_VERSION)
+	@test -f s.yaml || { echo "make deploy: no s.yaml in $(CURDIR)" >&2; exit 2; }
+	@alias='$(ACCESS)'; [ -n "$$alias" ] || alias=$$(sed -n "s/^access:[[:space:]]*[\"']\{0,1\}\([A-Za-z0-9_.-]*\).*/\1/p" s.yaml | head -n 1); \
+	alias=$${alias:-default}; \
+	if ! { [ -n "$$AccountID" ] && [ -n "$$AccessKeyID" ] && [ -n "$$AccessKeySecret" ]; } && \
+		$(S) config get -a "$$alias" 2>&1 | grep -q "not yet been found"; then \
+		echo "make deploy: no Serverless Devs access '$$alias': run '$(S) config add -a $$alias' with your Alibaba Cloud AccountID, AccessKeyID and AccessKeySecret (or ACCESS=<alias>)" >&2; \
+		exit 2; \
+	fi
+	REGION=$(REGION) $(S) deploy -y $(if $(ACCESS),-a $(ACCESS))
 
 # One user's issuance and refusal history from the configured ledger (BROKER_LEDGER_URL), newest first.
 audit: $(BIN)/.installed
@@ -65,4 +93,4 @@ soak: $(BIN)/.installed
 	$(BIN)/python -m tests.soak --seconds 60
 
 clean:
-	rm -rf $(VENV) .broker .pytest_cache .ruff_cache
+	rm -rf $(VENV) .broker .pytest_cache .ruff_cache dist
