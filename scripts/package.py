@@ -2,6 +2,7 @@
 
 The zip's root is FC's code root (``/code``, which the runtime puts on ``sys.path``)::
 
+    <op>.py                      the handler FC calls ("<op>.handler"), generated: imports the next line's
     functions/<op>/index.py      handlers (functions/__init__.py puts <root>/shared on sys.path)
     shared/upload_broker/...     the library
     jwt/ redis/ requests/ ...    requirements.txt, installed from Linux wheels for the runtime's CPython
@@ -97,7 +98,34 @@ def build(output: Path, *, python_version: str, platform: str, requirements: Pat
             if folder in entries or any(name.startswith(folder + "/") for name in entries):
                 raise SystemExit(f"a requirement installs a top-level {folder!r}, which would shadow the project's")
             entries.update(tree(ROOT / folder, prefix=folder + "/"))
+        for name, path in handler_modules(Path(tmp) / "handlers").items():
+            if name in entries:
+                raise SystemExit(f"a requirement installs a top-level {name!r}, which would shadow a handler")
+            entries[name] = path
         return write_zip(output, entries)
+
+
+def handler_modules(folder: Path) -> dict[str, Path]:
+    """``<op>.py`` at the code root for each ``functions/<op>/index.py``: FC documents a Python handler as
+    ``<file name>.<method name>`` with the file at the code root ("Handlers", Python:
+    https://www.alibabacloud.com/help/en/functioncompute/latest/event-handlers), so s.yaml and template.yml
+    declare ``<op>.handler``, and this one-line module hands the call to the function's own entry point."""
+    folder.mkdir()
+    modules = {}
+    for index in sorted((ROOT / "functions").glob("*/index.py")):
+        op = index.parent.name
+        path = folder / f"{op}.py"
+        path.write_text(HANDLER_MODULE.format(op=op), encoding="utf-8")
+        modules[f"{op}.py"] = path
+    return modules
+
+
+HANDLER_MODULE = '''"""Function Compute's "{op}.handler": functions/{op}/index.py's handler (by make package)."""
+
+from functions.{op}.index import handler
+
+__all__ = ["handler"]
+'''
 
 
 def wheel_options(python_version: str, platform: str) -> list[str]:

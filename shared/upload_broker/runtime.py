@@ -172,9 +172,13 @@ class Broker:
         return self._once("_wangsu", build)
 
     def credentials(self, request: Request) -> Credentials:
-        """The server's credentials: the invocation context's when it carries them (python3.10 on FC: the
-        role's, refreshed per invocation), else the environment's (``ALIBABA_CLOUD_*``: on python3.12 FC
-        puts the role's temporary credentials there at instance start)."""
+        """The server's credentials: the invocation context's when it carries them, else the environment's.
+
+        FC 3.0 "Context" (https://help.aliyun.com/en/functioncompute/fc/context-1): on python3.12 the
+        context's ``credentials`` field is removed ("Use environment variables": the role's temporary
+        credentials are in ``ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN``, read once at start);
+        python3.10 still passes a Credentials struct per invocation, which is fresher, so it wins.
+        """
         found = getattr(request.context, "credentials", None)
         key_id = getattr(found, "access_key_id", None) or getattr(found, "accessKeyId", None)
         secret = getattr(found, "access_key_secret", None) or getattr(found, "accessKeySecret", None)

@@ -68,10 +68,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 key = ec.generate_private_key(ec.SECP256R1())
 assert jwt.decode(jwt.encode({"a": 1}, key, algorithm="ES256"), key.public_key(), algorithms=["ES256"]) == {"a": 1}
 
-from functions.create_upload_video.index import handler
+from create_upload_video import handler  # the handler s.yaml declares: "create_upload_video.handler"
 context = types.SimpleNamespace(request_id="1-abc", region="cn-shanghai", account_id="123", credentials=None,
                                 function=types.SimpleNamespace(name="create_upload_video", memory=512, timeout=10,
-                                                               handler="functions.create_upload_video.index.handler"))
+                                                               handler="create_upload_video.handler"))
 result = handler(event, context)
 
 stdlib = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")}
@@ -145,6 +145,9 @@ def test_the_package_holds_the_functions_the_library_and_the_requirements_only(p
         assert not parts[0].endswith(".dist-info") or parts[1:] == ["METADATA"], name
     tops = {name.split("/")[0] for name in names}
     assert {"functions", "shared"} <= tops
+    # The documented "file name.method name" handler of each function, at the code root.
+    folders = sorted(p.parent.name for p in (ROOT / "functions").glob("*/index.py"))
+    assert {f"{folder}.py" for folder in folders} <= set(names)
     assert {"cffi", "pycparser", "bin"}.isdisjoint(tops)
     for required in ("functions/__init__.py", "functions/create_upload_video/index.py",
                      "shared/upload_broker/__init__.py", "shared/upload_broker/runtime.py"):
