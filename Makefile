@@ -1,5 +1,5 @@
 # The few commands a person types. Every target installs what it needs into .venv first.
-.PHONY: run test check lint invoke package deploy audit bench fuzz soak clean help
+.PHONY: node-packages run test check lint invoke token package deploy audit bench fuzz soak clean help
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -7,6 +7,8 @@ REGION ?= cn-shanghai
 OP ?= create_upload_video
 EVENT ?= tests/events/$(OP).json
 LIMIT ?= 100
+SUB ?=
+HOURS ?= 12
 # make package: the runtime's CPython (FC 3.0 built-in python3.12), the wheels' platform, the zip to write.
 PYTHON_VERSION ?= 3.12
 PLATFORM ?= manylinux2014_x86_64
@@ -25,8 +27,9 @@ help:
 	@echo "make run     serve every route on 127.0.0.1:$(PORT) (fake upstreams when no credentials are set)"
 	@echo "make test    run every test"
 	@echo "make check   lint + tests, as CI does"
-	@echo "make invoke  OP=create_upload_video EVENT=tests/events/create_upload_video.json"
-	@echo "make audit   USER=alice: one user's history from the ledger (BROKER_LEDGER_URL)"
+	@echo "make invoke  OP=create_upload_video [EVENT=tests/events/create_upload_video.json]: one handler call"
+	@echo "make token   SUB=alice [HOURS=12]: a development token that make run accepts"
+	@echo "make audit   SUB=alice [LIMIT=100]: one user's history from the ledger (BROKER_LEDGER_URL)"
 	@echo "make bench   benchmark suite: overhead, throughput, cold start, memory (bench/results/)"
 	@echo "make fuzz    long schemathesis run from openapi.yaml;  make soak: 60 s at 32 clients"
 	@echo "make package $(DIST): functions + library + Linux wheels for python$(PYTHON_VERSION) (DIST=, PYTHON_VERSION=)"
@@ -41,8 +44,17 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m upload_broker.dev run
 
-test: $(BIN)/.installed
+# Every test: the Node client and browser tests' npm packages are installed here when npm is present
+# (the browser test also needs Chromium: it says how to get it when it is missing).
+test: $(BIN)/.installed node-packages
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+node-packages:
+	@if command -v npm >/dev/null 2>&1; then \
+		for dir in tests/node tests/browser; do \
+			[ -d $$dir/node_modules ] || npm ci --prefix $$dir --no-audit --no-fund --loglevel=error || exit 1; \
+		done; \
+	else echo "note: npm is missing, so the Node and browser client tests will be skipped (install Node.js with npm)"; fi
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check shared functions tests
@@ -50,7 +62,11 @@ lint: $(BIN)/.installed
 check: lint test
 
 invoke: $(BIN)/.installed
-	$(BIN)/python -m upload_broker.dev invoke $(OP) $(EVENT)
+	@$(BIN)/python -m upload_broker.dev invoke $(OP) $(EVENT)
+
+token: $(BIN)/.installed
+	@test -n "$(SUB)" || { echo "usage: make token SUB=<user> [HOURS=12]" >&2; exit 2; }
+	@$(BIN)/python -m upload_broker.dev token --sub "$(SUB)" --hours "$(HOURS)"
 
 # The code package for Function Compute (scripts/package.py): wheels are cached in .broker/wheels.
 package: $(BIN)/.installed
@@ -76,10 +92,11 @@ deploy: package $(TOOLS)/.s-$(S_VERSION)
 	REGION=$(REGION) $(S) deploy -y $(if $(ACCESS),-a $(ACCESS))
 
 # One user's issuance and refusal history from the configured ledger (BROKER_LEDGER_URL), newest first.
+# SUB, not USER: every shell already sets $USER to the login name.
 audit: $(BIN)/.installed
-	@test -n "$(USER)" || (echo "usage: make audit USER=<sub> [LIMIT=100]" >&2; exit 2)
-	BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$(CURDIR)/.broker/ledger.sqlite3}" \
-		$(BIN)/python -m upload_broker.audit_cli --user "$(USER)" --limit $(LIMIT)
+	@test -n "$(SUB)" || { echo "usage: make audit SUB=<user> [LIMIT=100]" >&2; exit 2; }
+	@BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$(CURDIR)/.broker/ledger.sqlite3}" \
+		$(BIN)/python -m upload_broker.audit_cli --user "$(SUB)" --limit $(LIMIT)
 
 # A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.
 bench: $(BIN)/.installed

@@ -22,6 +22,10 @@ from upload_broker.ledger import AuditRecord, LedgerUnavailable, open_ledger
 DEFAULT_LEDGER_URL = "sqlite:///broker-ledger.sqlite3"
 
 
+HEADER = ("time", "outcome", "status", "code", "operation", "resource_id", "request_id", "upstream_request_id",
+          "source_ip", "user_agent")
+
+
 def format_record(record: AuditRecord) -> str:
     """One tab-separated line; absent values are ``-``."""
     moment = datetime.fromtimestamp(record.at, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -56,8 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerUnavailable:
         print("error: the ledger (BROKER_LEDGER_URL) cannot be reached", file=sys.stderr)
         return 1
+    if not args.json:
+        print("\t".join(HEADER))
     for record in records:
         print(json.dumps(record.to_dict(), ensure_ascii=False) if args.json else format_record(record))
+    if not records:
+        print(f"no audit records for {args.user!r} in this ledger", file=sys.stderr)
     return 0
 
 

@@ -1,10 +1,13 @@
-"""Local commands behind ``make run`` and ``make invoke``.
+"""Local commands behind ``make run``, ``make invoke`` and ``make token``.
 
-``run``: serve every route on 127.0.0.1:$PORT under waitress (a production WSGI server, threaded like a
-Function Compute instance with instance concurrency). With no upstream credentials in the environment it
+``run``: serve every route on 127.0.0.1:$PORT under waitress, through the shim that plays Function Compute
+(:mod:`upload_broker.local`). With no upstream credentials in the environment it
 first starts the project's fake upstreams (VOD, ICE, Wangsu, OSS) and a development signing secret, and
 prints a ready token and a ``curl`` line. With credentials and endpoints in the environment it uses those
-and starts no fake.
+and starts no fake. The development secret is kept in ``.broker/`` so tokens outlive a restart; when the
+operator configured token verification, no token is ever printed.
+
+``token --sub alice``: a development token for any user, accepted by ``make run``.
 
 ``invoke OP EVENT``: run ``functions/OP/index.py``'s ``handler(event, context)`` once with an FC 3.0
 HTTP-trigger event (``tests/events/OP.json``; API Gateway events are in ``tests/events/apigateway/``),
@@ -15,13 +18,15 @@ invokes its create function and refreshes what that created.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import secrets
+import socket
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,50 +36,45 @@ DEV_KEY_ID = "LTAI-dev-key-not-real"
 DEV_KEY_SECRET = "dev-secret-not-real-000000"  # noqa: S105 - a fake key for the fakes
 DEV_WANGSU_KEY = "ws-dev-key-not-real"
 DEV_WANGSU_SECRET = "ws-dev-secret-not-real"  # noqa: S105 - a fake key for the fakes
-FAKE_PORTS = {"VOD": 9001, "ICE": 9002, "WANGSU": 9003, "OSS": 9004}
+OPERATOR_TOKEN_SETTINGS = ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL")
 
 
-def start_fakes(environ: dict[str, str], *, fixed_ports: bool = True) -> tuple[list[str], Callable[[], None]]:
-    """Start the fakes the environment lacks credentials for; set their endpoints into ``environ``."""
+def state_dir() -> Path:
+    """Where ``make run`` keeps what outlives it (the development secret, the ledger): ``.broker/``."""
+    return Path(os.environ.get("BROKER_STATE_DIR") or ROOT / ".broker")
+
+
+def start_fakes(environ: MutableMapping[str, str]) -> tuple[list[str], Callable[[], None]]:
+    """Start the fakes the environment lacks credentials for, each on a free port; set their endpoints
+    into ``environ``. Returns the banner's lines and a function that stops them."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     started: list = []
     notes: list[str] = []
-    port = (lambda name: FAKE_PORTS[name]) if fixed_ports else (lambda name: 0)
 
     if not environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID"):
         from tests.fakes.aliyun_rpc import FakeIce, FakeVod
+        from tests.fakes.oss import FakeOss
 
         keys = {DEV_KEY_ID: DEV_KEY_SECRET}
-        oss = None
-        try:
-            from tests.fakes.oss import FakeOss
-        except ImportError:
-            FakeOss = None  # noqa: N806 - the class, when the fake OSS is present
+        oss = FakeOss().start()
         # A browser sends Host: <bucket>.localhost:<port> to a localhost endpoint, which resolves to loopback.
-        oss_url = f"http://localhost:{FAKE_PORTS['OSS']}" if fixed_ports else None
-        vod = FakeVod(keys, port=port("VOD"), **({"oss_endpoint": oss_url} if oss_url and FakeOss else {}))
-        ice = FakeIce(keys, port=port("ICE"), **({"oss_endpoint": oss_url} if oss_url and FakeOss else {}))
-        vod.start()
-        ice.start()
-        started += [vod, ice]
-        if FakeOss is not None and fixed_ports:
-            oss = _start_oss(FakeOss, [vod, ice], FAKE_PORTS["OSS"])
-            if oss is not None:
-                started.append(oss)
-                notes.append(f"fake OSS   {oss.url}")
+        oss_url = f"http://localhost:{oss.port}"
+        vod = FakeVod(keys, oss_endpoint=oss_url).start()
+        ice = FakeIce(keys, oss_endpoint=oss_url).start()
+        oss.issuers += [vod, ice]  # the fake OSS accepts the credentials these two issue
+        started += [oss, vod, ice]
         environ.update(
             ALIBABA_CLOUD_ACCESS_KEY_ID=DEV_KEY_ID,
             ALIBABA_CLOUD_ACCESS_KEY_SECRET=DEV_KEY_SECRET,
             VOD_ENDPOINT=vod.url,
             ICE_ENDPOINT=ice.url,
         )
-        notes += [f"fake VOD   {vod.url}", f"fake ICE   {ice.url}"]
+        notes += [f"fake VOD    {vod.url}", f"fake ICE    {ice.url}", f"fake OSS    {oss_url}"]
     if not environ.get("WANGSU_ACCESS_KEY"):
         from tests.fakes.wangsu import FakeWangsu
 
-        wangsu = FakeWangsu({DEV_WANGSU_KEY: DEV_WANGSU_SECRET}, port=port("WANGSU"))
-        wangsu.start()
+        wangsu = FakeWangsu({DEV_WANGSU_KEY: DEV_WANGSU_SECRET}).start()
         started.append(wangsu)
         environ.update(WANGSU_ACCESS_KEY=DEV_WANGSU_KEY, WANGSU_SECRET_KEY=DEV_WANGSU_SECRET,
                        WANGSU_ENDPOINT=wangsu.url)
@@ -87,20 +87,36 @@ def start_fakes(environ: dict[str, str], *, fixed_ports: bool = True) -> tuple[l
     return notes, stop
 
 
-def _start_oss(fake_oss_class, issuers, port):
+def operator_token_setting(environ: Mapping[str, str]) -> str | None:
+    """The operator's own token setting, if one is in the environment."""
+    return next((name for name in OPERATOR_TOKEN_SETTINGS if (environ.get(name) or "").strip()), None)
+
+
+def dev_secret() -> str:
+    """The development HS256 secret, made once and kept in ``.broker/dev-jwt-secret`` (mode 0600), so a
+    token stays good across restarts of ``make run``. Never an operator's secret."""
+    folder = state_dir()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / "dev-jwt-secret"
     try:
-        oss = fake_oss_class(issuers=issuers, port=port)
-        oss.start()
-        return oss
-    except TypeError:
+        # O_EXCL: two commands starting at once do not overwrite each other's secret.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+        if len(secret) >= 32:
+            return secret
+        raise SystemExit(f"{path} is not a development secret; delete it and run again") from None
+    with os.fdopen(fd, "w", encoding="ascii") as file:
+        file.write("dev-" + secrets.token_urlsafe(32) + "\n")
+    return dev_secret()
+
+
+def ensure_dev_secret(environ: MutableMapping[str, str]) -> str | None:
+    """The development secret, set as ``BROKER_JWT_SECRET``; None when the operator configured tokens
+    (then nothing here signs a token: a token signed with an operator's secret is a real credential)."""
+    if operator_token_setting(environ):
         return None
-
-
-def ensure_dev_secret(environ: dict[str, str]) -> str | None:
-    """A development HS256 secret when no token verification is configured; None if one is."""
-    if any(environ.get(n) for n in ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL")):
-        return environ.get("BROKER_JWT_SECRET")
-    environ["BROKER_JWT_SECRET"] = "dev-" + secrets.token_urlsafe(32)
+    environ["BROKER_JWT_SECRET"] = dev_secret()
     return environ["BROKER_JWT_SECRET"]
 
 
@@ -111,17 +127,34 @@ def dev_token(secret: str, sub: str = "dev-user", ttl: int = 12 * 3600, **claims
     return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl, **claims}, secret, algorithm="HS256")
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def port_taken(port: int) -> int:
+    print(f"make run: port {port} on 127.0.0.1 is already in use (another make run?). Stop that, or pick "
+          f"another port: make run PORT={port + 1}", file=sys.stderr)
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     environ = os.environ
-    notes, stop_fakes = start_fakes(environ)
-    secret = ensure_dev_secret(environ)
-    environ.setdefault("BROKER_LEDGER_URL", f"sqlite:///{ROOT / '.broker' / 'ledger.sqlite3'}")
-    (ROOT / ".broker").mkdir(exist_ok=True)
-    environ.setdefault("BROKER_ALLOWED_ORIGINS", f"http://127.0.0.1:{environ.get('PORT', '8000')},"
-                                                 f"http://localhost:{environ.get('PORT', '8000')}")
     from upload_broker.config import Config
     from upload_broker.errors import ConfigError
 
+    port_text = environ.get("PORT", "8000")
+    if port_text.isdigit() and not port_is_free(int(port_text)):
+        return port_taken(int(port_text))  # before a fake starts or a token is printed
+    notes, stop_fakes = start_fakes(environ)
+    secret = ensure_dev_secret(environ)
+    environ.setdefault("BROKER_LEDGER_URL", f"sqlite:///{state_dir() / 'ledger.sqlite3'}")
+    state_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
+    environ.setdefault("BROKER_ALLOWED_ORIGINS", f"http://127.0.0.1:{port_text},http://localhost:{port_text}")
     try:
         config = Config.from_env()
     except ConfigError as error:
@@ -139,15 +172,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {note}")
     if secret:
         token = dev_token(secret)
-        print(f"\n  development token (user dev-user, 12 h):\n  export TOKEN={token}\n")
+        print(f"\n  development token (user dev-user, 12 h; another user: make token SUB=alice):\n"
+              f"  export TOKEN={token}\n")
         print("  try it:")
         print(f"  curl -s -X POST {base}/v1/videos -H \"Authorization: Bearer $TOKEN\" "
               "-H 'Content-Type: application/json' -d '{\"Title\":\"My first upload\",\"FileName\":\"movie.mp4\"}'")
-    print(f"\n  serving every route on {base} (Ctrl-C stops)", flush=True)
+    else:
+        print(f"\n  tokens: verified with your {operator_token_setting(environ)}; no development token is printed "
+              "(use a token from your identity provider)")
+    print(f"\n  web demo: {base}/demo/")
+    print(f"  serving every route on {base} (Ctrl-C stops)", flush=True)
     try:
         serve_http(app, host="127.0.0.1", port=config.port, threads=args.threads)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:  # taken between the check and the bind
+            return port_taken(config.port)
+        raise
     finally:
         stop_fakes()
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    """``make token SUB=alice [HOURS=12]``: a development token that ``make run`` accepts, on stdout alone."""
+    setting = operator_token_setting(os.environ)
+    if setting:
+        print(f"make token: {setting} is set, so the broker verifies tokens with your own key; make token signs "
+              "only with the local development secret. Use a token from your identity provider.", file=sys.stderr)
+        return 2
+    if not args.sub.strip() or not 0 < args.hours <= 24 * 30:
+        print("usage: make token SUB=<user> [HOURS=12] (HOURS between 0 and 720)", file=sys.stderr)
+        return 2
+    print(dev_token(dev_secret(), sub=args.sub, ttl=int(args.hours * 3600)))
     return 0
 
 
@@ -169,7 +225,7 @@ def invoke(args: argparse.Namespace) -> int:
         return 2
 
     environ = os.environ
-    _, stop_fakes = start_fakes(environ, fixed_ports=False)
+    _, stop_fakes = start_fakes(environ)
     secret = ensure_dev_secret(environ)
     with tempfile.TemporaryDirectory(prefix="broker-invoke-") as scratch:
         # One ledger file for the create and the refresh: they are two functions, as on FC.
@@ -245,8 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     invoke_parser = sub.add_parser("invoke", help="run one function's handler once with an FC 3.0 event")
     invoke_parser.add_argument("op")
     invoke_parser.add_argument("event")
+    token_parser = sub.add_parser("token", help="print a development token for a user")
+    token_parser.add_argument("--sub", default="dev-user")
+    token_parser.add_argument("--hours", type=float, default=12.0)
     args = parser.parse_args(argv)
-    return run(args) if args.command == "run" else invoke(args)
+    return {"run": run, "invoke": invoke, "token": token}[args.command](args)
 
 
 if __name__ == "__main__":

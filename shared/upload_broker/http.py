@@ -196,13 +196,15 @@ def _dispatch(request: Request, endpoints: tuple[Endpoint, ...], request_id: str
     else:
         matched = _match(endpoints, path)
         if matched[0] is None:
-            raise NotFound("No such route. See the broker's API reference for its routes.")
+            raise NotFound("No such route. The broker's routes are listed in its openapi.yaml (for example "
+                           "POST /v1/videos).")
     endpoint, path_params = matched
 
     if method == "OPTIONS":
         # A CORS preflight needs no token (browsers never send one on it).
         if request.headers.get("Origin") and not cors:
-            raise Forbidden("This origin is not allowed to call the broker.", code="Forbidden")
+            raise Forbidden("This origin is not allowed to call the broker: the operator lists allowed origins "
+                            "in BROKER_ALLOWED_ORIGINS.", code="Forbidden")
         methods = ("GET", "HEAD", "OPTIONS") if endpoint is None else (*endpoint.route.methods, "OPTIONS")
         headers = {"Allow": ", ".join(methods)}
         if cors:

@@ -142,9 +142,13 @@ def create_app(config: Config | None = None, *, broker: Broker | None = None) ->
     @app.route("/", defaults={"path": ""}, methods=ALL_METHODS)
     @app.route("/<path:path>", methods=ALL_METHODS)
     def dispatch(path: str) -> FlaskResponse:
-        if (path == "demo" or path.startswith("demo/")) and demo_dir.is_dir() and flask_request.method == "GET":
-            from flask import send_from_directory
+        if (path == "demo" or path.startswith("demo/")) and demo_dir.is_dir() and flask_request.method in ("GET",
+                                                                                                          "HEAD"):
+            from flask import redirect, send_from_directory
 
+            if path == "demo":
+                # The page's assets are relative ("app.js"): without the slash they would resolve to /app.js.
+                return redirect("/demo/", code=301)
             return send_from_directory(demo_dir, path[len("demo/"):] or "index.html")
         function, handler = router.route(flask_request.path)
         event = fc_event(flask_request.path)

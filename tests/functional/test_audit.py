@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -132,7 +133,9 @@ def test_the_cli_prints_one_users_history_newest_first(client, auth, ledger_url,
     create(client, auth, user="bob")
 
     assert audit_cli.main(["--user", "alice", "--ledger-url", ledger_url]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split("\t") == ["time", "outcome", "status", "code", "operation", "resource_id", "request_id",
+                                  "upstream_request_id", "source_ip", "user_agent"]
     assert [line.split("\t")[5] for line in lines] == [second, first]
     assert lines[0].split("\t")[1:3] == ["issued", "200"]
 
@@ -154,3 +157,18 @@ def test_the_cli_says_when_the_ledger_cannot_be_reached(capsys):
 
     assert audit_cli.main(["--user", "alice", "--ledger-url", f"redis://127.0.0.1:{free_port()}/0"]) == 1
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_make_audit_takes_sub_not_the_shells_user(client, auth, ledger_url):
+    create(client, auth, headers={"X-Request-Id": "make-1"})
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "BROKER_LEDGER_URL": ledger_url, "USER": "alice"}
+
+    usage = subprocess.run(["make", "-s", "audit"], cwd=root, capture_output=True, text=True, env=env, timeout=60)
+    assert usage.returncode == 2 and "usage: make audit SUB=" in usage.stderr and "make-1" not in usage.stdout
+
+    done = subprocess.run(["make", "-s", "audit", "SUB=alice"], cwd=root, capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    header, *rows = done.stdout.splitlines()
+    assert header.startswith("time\toutcome") and len(rows) == 1 and "make-1" in rows[0]

@@ -47,12 +47,16 @@ PART_PACE_SECONDS = 0.8  # how long the fake OSS takes to answer each stored par
 
 
 def require_browser(*, chromium: bool = True) -> None:
-    """Skip (fail in CI) unless Chromium, Node and the pinned packages are installed."""
+    """Install the pinned packages when npm is there; skip (fail in CI) unless Chromium and Node are installed."""
     missing = []
     if chromium and not Path(CHROMIUM).exists():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install -y chromium)")
+        missing.append(f"Chromium at {CHROMIUM} (get it with: sudo apt-get install -y chromium)")
     if shutil.which("node") is None:
         missing.append("node (Node 18+)")
+    npm = shutil.which("npm")
+    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir() and npm:
+        subprocess.run([npm, "ci", "--prefix", str(BROWSER_DIR), "--no-audit", "--no-fund"], check=True,
+                       capture_output=True, timeout=300)  # fmt: skip
     if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
         missing.append("tests/browser/node_modules (npm ci --prefix tests/browser)")
     if missing:

@@ -69,35 +69,55 @@ def test_invoke_with_a_missing_event_file_says_so_and_exits_2():
     assert done.returncode == 2 and "Traceback" not in done.stderr and "tests/events/nope.json" in done.stderr
 
 
+class Run:
+    """One ``python -m upload_broker.dev run`` (what ``make run`` runs), read until it serves."""
+
+    def __init__(self, state: Path, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([*DEV, "run", "--threads", "4"], cwd=ROOT,
+                                        env=clean_env(PORT=str(self.port), BROKER_STATE_DIR=str(state), **env),
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "serving every route" in line:
+                break
+        self.banner = "".join(lines)
+        found = re.search(r"export TOKEN=(\S+)", self.banner)
+        self.token = found.group(1) if found else None
+
+    def wait_until_serving(self) -> Run:
+        assert "serving every route" in self.banner, self.banner
+        for _ in range(50):
+            try:
+                requests.get(self.base + "/healthz", timeout=1)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("make run never answered /healthz")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.terminate()
+        rest, _ = self.process.communicate(timeout=10)
+        return self.banner + (rest or "")
+
+    def create(self, token: str) -> requests.Response:
+        return requests.post(self.base + "/v1/videos", json={"Title": "My first upload", "FileName": "movie.mp4"},
+                             headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
 @pytest.fixture
 def running_broker(tmp_path):
     """``make run`` on a free port, with nothing in the environment: fakes, a dev token, the shim."""
-    port = free_port()
-    env = clean_env(PORT=str(port), BROKER_LEDGER_URL=f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
-    process = subprocess.Popen([*DEV, "run", "--threads", "4"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    banner = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if "serving every route" in line:
-            break
-    text = "".join(banner)
-    assert "serving every route" in text, text
-    token = re.search(r"export TOKEN=(\S+)", text).group(1)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(50):
-        try:
-            requests.get(base + "/healthz", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield base, port, token
-    process.terminate()
-    process.wait(timeout=10)
+    run = Run(tmp_path).wait_until_serving()
+    yield run.base, run.port, run.token
+    run.stop()
 
 
 def test_make_run_serves_the_curl_line(running_broker):
@@ -141,3 +161,86 @@ def test_a_chunked_body_over_the_limit_is_refused_in_json(running_broker):
     response = requests.post(base + "/v1/videos", data=chunks(), timeout=10,
                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     assert response.status_code == 413 and response.json()["Code"] == "PayloadTooLarge"
+
+
+def test_a_taken_port_is_named_with_the_fix_before_any_token(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = Run(tmp_path, port=port)
+        output = run.stop()
+    assert run.process.returncode == 2
+    assert f"port {port}" in output and f"make run PORT={port + 1}" in output
+    assert "TOKEN" not in output and "Traceback" not in output and "fake VOD" not in output
+
+
+def test_two_runs_work_side_by_side(tmp_path):
+    first = Run(tmp_path).wait_until_serving()
+    try:
+        second = Run(tmp_path).wait_until_serving()
+        try:
+            fakes = [re.findall(r"fake \w+ +(http://\S+)", run.banner) for run in (first, second)]
+            assert len(fakes[0]) == 4 and not set(fakes[0]) & set(fakes[1])  # each its own fakes, on free ports
+            assert first.create(first.token).status_code == 200
+            assert second.create(second.token).status_code == 200
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_make_token_is_accepted_by_a_running_broker_and_tokens_outlive_a_restart(tmp_path):
+    run = Run(tmp_path).wait_until_serving()
+    try:
+        made = subprocess.run(["make", "-s", "token", "SUB=alice", "HOURS=1"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, env=clean_env(BROKER_STATE_DIR=str(tmp_path)))
+        assert made.returncode == 0, made.stderr
+        alice = made.stdout.strip()
+        assert run.create(alice).status_code == 200
+        old_token = run.token
+    finally:
+        run.stop()
+    secret = tmp_path / "dev-jwt-secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+
+    restarted = Run(tmp_path).wait_until_serving()
+    try:
+        assert restarted.create(old_token).status_code == 200
+        assert restarted.create(alice).status_code == 200
+    finally:
+        restarted.stop()
+
+
+def test_make_token_without_sub_prints_usage(tmp_path):
+    done = subprocess.run(["make", "-s", "token"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=clean_env(BROKER_STATE_DIR=str(tmp_path)))
+    assert done.returncode == 2 and "usage: make token SUB=" in done.stderr and not done.stdout.strip()
+
+
+def test_no_token_is_ever_signed_with_an_operators_secret(tmp_path):
+    operator_secret = "operator-secret-0123456789-0123456789-abc"
+    run = Run(tmp_path, BROKER_JWT_SECRET=operator_secret).wait_until_serving()
+    output = run.stop()
+    assert run.token is None and "eyJ" not in output and "BROKER_JWT_SECRET" in output
+
+    made = subprocess.run([*DEV, "token", "--sub", "alice"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=clean_env(BROKER_STATE_DIR=str(tmp_path), BROKER_JWT_SECRET=operator_secret))
+    assert made.returncode == 2 and not made.stdout.strip() and "BROKER_JWT_SECRET" in made.stderr
+    assert not (tmp_path / "dev-jwt-secret").exists()
+
+
+def test_the_demo_without_its_slash_redirects_and_head_is_served(client):
+    redirected = client.get("/demo")
+    assert redirected.status_code == 301 and redirected.headers["Location"].endswith("/demo/")
+    head = client.head("/demo/")
+    assert head.status_code == 200 and head.data == b""
+    assert client.get("/demo/").status_code == 200
+
+
+def test_refusals_say_where_to_look(client):
+    missing = client.post("/v1/vidoes")
+    assert missing.status_code == 404 and "openapi.yaml" in missing.json["Message"]
+    preflight = client.options("/v1/videos", headers={"Origin": "https://not-allowed.example",
+                                                      "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 403 and "BROKER_ALLOWED_ORIGINS" in preflight.json["Message"]
