@@ -95,7 +95,7 @@ deploy: package $(TOOLS)/.s-$(S_VERSION)
 # SUB, not USER: every shell already sets $USER to the login name.
 audit: $(BIN)/.installed
 	@test -n "$(SUB)" || { echo "usage: make audit SUB=<user> [LIMIT=100]" >&2; exit 2; }
-	@BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$(CURDIR)/.broker/ledger.sqlite3}" \
+	@BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$${BROKER_STATE_DIR:-$(CURDIR)/.broker}/ledger.sqlite3}" \
 		$(BIN)/python -m upload_broker.audit_cli --user "$(SUB)" --limit $(LIMIT)
 
 # A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.

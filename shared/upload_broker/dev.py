@@ -188,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         if error.errno == errno.EADDRINUSE:  # taken between the check and the bind
             return port_taken(config.port)
         raise
+    except KeyboardInterrupt:
+        print("\n  stopped", flush=True)  # Ctrl-C is how a person stops it: no traceback
     finally:
         stop_fakes()
     return 0
