@@ -1,15 +1,21 @@
-"""Fixtures for the ledger's tests: both backends, a threaded HTTP server, a private Redis to kill.
+"""Fixtures for the ledger's tests: every backend, a threaded HTTP server, a private Redis to kill.
 
 Import what a module uses (``from tests.ledger_fixtures import ledger, ledger_url, ...``). ``ledger_url``
-is parametrized over ``sqlite`` and ``redis``, so every test that uses it runs on both backends.
+is parametrized over ``sqlite``, ``redis`` and ``tablestore``, so every test that uses it runs on all three.
 
 Redis tests use the server on 127.0.0.1:6379, database 15, under a key prefix unique to the test, and
 delete that prefix afterwards. If that server does not answer, the Redis cases are skipped locally and
 fail loudly in CI (env ``CI`` set): a backend must never go untested silently.
+
+Tablestore tests use one fake Tablestore (tests/fakes/tablestore.py) for the session, started on first use,
+with a table prefix unique to the test whose tables are dropped afterwards. The fake knows the tests'
+AccessKey, which the test also puts in ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET`` (as Function Compute puts
+the role's there), so a ledger opened from its URL alone - the audit CLI's - signs as the broker's does.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -22,7 +28,7 @@ from collections.abc import Iterator
 import pytest
 
 REDIS_TEST_URL = os.environ.get("BROKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-BACKENDS = ("sqlite", "redis")
+BACKENDS = ("sqlite", "redis", "tablestore")
 
 
 def require_redis(url: str = REDIS_TEST_URL) -> None:
@@ -62,13 +68,54 @@ def redis_ledger_url() -> Iterator[str]:
     delete_prefix(REDIS_TEST_URL, prefix)
 
 
+_FAKE_TABLESTORE = None
+
+
+def shared_fake_tablestore():
+    """One fake Tablestore instance for the session (started on first use); each test uses its own table prefix."""
+    global _FAKE_TABLESTORE
+    if _FAKE_TABLESTORE is None:
+        from tests.conftest import TEST_KEY_ID, TEST_KEY_SECRET
+        from tests.fakes.tablestore import FakeTablestore
+
+        _FAKE_TABLESTORE = FakeTablestore({TEST_KEY_ID: TEST_KEY_SECRET}).start()
+        atexit.register(_FAKE_TABLESTORE.stop)
+    return _FAKE_TABLESTORE
+
+
+def use_test_credentials(monkeypatch) -> None:
+    """The tests' AccessKey in the ``ALIBABA_CLOUD_*`` variables, where a ledger opened from a URL finds it."""
+    from tests.conftest import TEST_KEY_ID, TEST_KEY_SECRET
+
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", TEST_KEY_ID)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", TEST_KEY_SECRET)
+    monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+
+
+def _tablestore_url(monkeypatch) -> Iterator[str]:
+    fake = shared_fake_tablestore()
+    use_test_credentials(monkeypatch)
+    prefix = f"t{uuid.uuid4().hex[:12]}_"
+    yield fake.ledger_url(prefix)
+    fake.drop_tables(prefix)
+
+
+@pytest.fixture
+def tablestore_ledger_url(monkeypatch) -> Iterator[str]:
+    """A Tablestore ledger URL on the session's fake, with a table prefix of its own, dropped after the test."""
+    yield from _tablestore_url(monkeypatch)
+
+
 @pytest.fixture(params=BACKENDS)
 def ledger_url(request, tmp_path) -> Iterator[str]:
-    """``sqlite:///<tmp>/ledger.sqlite3`` or a prefixed Redis URL: every user of it runs on both backends."""
+    """``sqlite:///<tmp>/ledger.sqlite3``, a prefixed Redis URL or a prefixed Tablestore URL (on the fake):
+    every user of it runs on every backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
-    else:
+    elif request.param == "redis":
         yield request.getfixturevalue("redis_ledger_url")
+    else:
+        yield from _tablestore_url(request.getfixturevalue("monkeypatch"))
 
 
 @pytest.fixture

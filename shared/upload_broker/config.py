@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from upload_broker.errors import ConfigError
+from upload_broker.ledger import TABLESTORE_SCHEMES, parse_tablestore_url
 
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 
@@ -258,7 +259,8 @@ class _Env:
                 raise ConfigError(
                     name,
                     "on Function Compute every instance must share the ledger; set BROKER_LEDGER_URL to "
-                    "redis://host:port/db (or rediss://) - the embedded SQLite ledger is for local use only",
+                    "tablestore://<instance>.<region>.ots.aliyuncs.com or redis://host:port/db (or rediss://) - "
+                    "the embedded SQLite ledger is for local use only",
                 )
             if not value.startswith("sqlite:///") or len(value) <= len("sqlite:///"):
                 raise ConfigError(name, "expected sqlite:///path/to/file or sqlite:///:memory:")
@@ -272,6 +274,15 @@ class _Env:
             db = parts.path.lstrip("/")
             if db and not db.isdigit():
                 raise ConfigError(name, "the Redis database must be a number, as in redis://host:6379/0")
+        elif parts.scheme in TABLESTORE_SCHEMES:
+            try:
+                parse_tablestore_url(value)
+            except ValueError as error:
+                raise ConfigError(name, str(error)) from None
         else:
-            raise ConfigError(name, "expected sqlite:///path or redis://host:port/db (or rediss://)")
+            raise ConfigError(
+                name,
+                "expected sqlite:///path, redis://host:port/db (or rediss://) or "
+                "tablestore://<instance>.<region>.ots.aliyuncs.com[/<table prefix>]",
+            )
         return value

@@ -101,3 +101,72 @@ def test_sqlite_at_an_unwritable_path_fails_closed(fake_vod, fake_ice, fake_wang
     assert_unavailable(client.post("/v1/videos/abc/refresh", headers=headers))
     assert fake_vod.call_count("CreateUploadVideo") == (0 if quota else 1)
     assert fake_vod.call_count("RefreshUploadVideo") == 0
+
+
+class TestTablestore:
+    """The same on a Tablestore ledger: the fake stops answering (connections dropped, port closed), then starts
+    again on the same port. Tablestore keeps its data through an outage, so what was recorded before still is."""
+
+    @pytest.fixture
+    def fake_tablestore(self):
+        from tests.conftest import TEST_KEY_ID, TEST_KEY_SECRET
+        from tests.fakes.tablestore import FakeTablestore
+
+        with FakeTablestore({TEST_KEY_ID: TEST_KEY_SECRET}) as fake:
+            yield fake
+
+    @pytest.fixture
+    def config_overrides(self, fake_tablestore, settings) -> dict:
+        return {"ledger_url": fake_tablestore.ledger_url(), **settings}
+
+    def test_going_away_and_coming_back(self, client, auth, fake_vod, fake_tablestore):
+        """Given a working broker, when Tablestore is unreachable, then 503 and no upstream call; when it is
+        back, service resumes on the same broker."""
+        video_id = create(client, auth).json["VideoId"]
+        assert refresh(client, auth, video_id).status_code == 200
+        calls = fake_vod.call_count()
+
+        fake_tablestore.stop()
+
+        assert_unavailable(create(client, auth))
+        assert_unavailable(refresh(client, auth, video_id))
+        assert_unavailable(create(client, auth, headers={"Idempotency-Key": "k"}))
+        assert fake_vod.call_count() == calls  # the quota reservation failed first: no upstream call
+
+        fake_tablestore.start()  # same port, same data
+
+        again = create(client, auth)
+        assert again.status_code == 200, again.json
+        assert refresh(client, auth, again.json["VideoId"]).status_code == 200
+        assert refresh(client, auth, video_id).status_code == 200  # its record outlived the outage
+        assert refresh(client, auth, video_id, user="bob").status_code == 404
+
+    @pytest.mark.parametrize("settings", [{}])
+    def test_without_limits_a_create_whose_record_fails_returns_no_credentials(self, client, auth, fake_vod,
+                                                                               fake_tablestore):
+        assert create(client, auth).status_code == 200
+        fake_tablestore.inject("BatchWriteRow", code="OTSServerBusy")  # the ownership record's write
+
+        response = create(client, auth)
+
+        assert_unavailable(response)
+        assert fake_vod.call_count("CreateUploadVideo") == 2  # asked, but its credentials never left the broker
+        assert create(client, auth).status_code == 200  # a busy store is busy once
+
+    @pytest.mark.parametrize("code", ["OTSServerBusy", "OTSTimeout", "OTSInternalServerError"])
+    def test_a_store_error_on_the_quota_fails_closed_before_the_upstream(self, client, auth, fake_vod,
+                                                                        fake_tablestore, code):
+        fake_tablestore.inject("GetRow", code=code)
+        assert_unavailable(create(client, auth))
+        assert fake_vod.call_count() == 0
+        assert create(client, auth).status_code == 200
+
+    def test_refused_credentials_fail_closed(self, client, auth, fake_vod, fake_tablestore):
+        """The function's role lost its access (or its key was disabled): 503, never a credential."""
+        assert create(client, auth).status_code == 200
+        from tests.conftest import TEST_KEY_ID
+
+        fake_tablestore.add_access_key(TEST_KEY_ID, "a-secret-the-broker-does-not-have")
+
+        assert_unavailable(create(client, auth))
+        assert fake_vod.call_count("CreateUploadVideo") == 1

@@ -97,3 +97,42 @@ class TestALockedSqliteFile:
         again = client.post("/v1/videos", json=VIDEO, headers=auth("alice"))
         assert again.status_code == 200, again.get_json()
         assert client.post(f"/v1/videos/{video_id}/refresh", headers=auth("alice")).status_code == 200
+
+
+class TestAFrozenTablestore:
+    """Tablestore accepting connections but answering nothing: each call gives up at its read timeout."""
+
+    @pytest.fixture
+    def fake_tablestore(self):
+        from tests.conftest import TEST_KEY_ID, TEST_KEY_SECRET
+        from tests.fakes.tablestore import FakeTablestore
+
+        with FakeTablestore({TEST_KEY_ID: TEST_KEY_SECRET}) as fake:
+            yield fake
+
+    @pytest.fixture
+    def config_overrides(self, fake_tablestore):
+        return {"ledger_url": fake_tablestore.ledger_url(), "quota_creates_per_day": 1000}
+
+    def test_is_a_prompt_503_without_credentials_and_service_resumes(self, client, auth, fake_vod, fake_tablestore,
+                                                                      config):
+        from upload_broker.ledger.tablestore import READ_TIMEOUT as TABLESTORE_READ_TIMEOUT
+
+        video_id = client.post("/v1/videos", json=VIDEO, headers=auth("alice")).get_json()["VideoId"]
+        fake_tablestore.freeze()
+        try:
+            calls = fake_vod.call_count()
+            limit = config.upstream_budget_seconds + 3 * TABLESTORE_READ_TIMEOUT + SLACK
+            assert_unavailable(timed(lambda: client.post("/v1/videos", json=VIDEO, headers=auth("alice")), limit))
+            assert_unavailable(timed(lambda: client.post(f"/v1/videos/{video_id}/refresh", headers=auth("alice")),
+                                     limit))
+            assert fake_vod.call_count() == calls  # the quota reservation timed out first: no upstream call
+        finally:
+            fake_tablestore.thaw()
+
+        again = client.post("/v1/videos", json=VIDEO, headers=auth("alice"))
+        assert again.status_code == 200, again.get_json()
+        assert client.post(f"/v1/videos/{video_id}/refresh", headers=auth("alice")).status_code == 200
+        assert client.post(f"/v1/videos/{video_id}/refresh", headers=auth("bob")).status_code == 404
+        refreshed = client.post(f"/v1/videos/{again.get_json()['VideoId']}/refresh", headers=auth("alice"))
+        assert refreshed.get_json()["VideoId"] == again.get_json()["VideoId"]

@@ -1,4 +1,4 @@
-"""The ledger's contract, run against both backends (SQLite and a real Redis): one suite, two stores."""
+"""The ledger's contract, run against every backend (SQLite, a real Redis, Tablestore on its fake): one suite."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from upload_broker.errors import UpstreamUnavailable
@@ -93,7 +93,13 @@ class AuditRecord:
     status: int = 200
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # What ``asdict`` gives for these scalar fields, without its recursive deep copy (every request
+        # builds this twice: for the store and for the log line).
+        return {name: getattr(self, name) for name in AUDIT_COLUMNS}
+
+    def row(self) -> tuple[Any, ...]:
+        """The fields in :data:`AUDIT_COLUMNS` order."""
+        return tuple(getattr(self, name) for name in AUDIT_COLUMNS)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AuditRecord:

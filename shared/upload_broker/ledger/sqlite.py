@@ -79,6 +79,10 @@ CREATE INDEX IF NOT EXISTS audit_by_user ON audit (user, seq);
 """
 
 
+# Column names come from the AuditRecord dataclass, never from a request; built once, not per record.
+_INSERT_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"  # noqa: S608
+
+
 class SqliteLedger(Ledger):
     """One connection per instance, serialised by a lock; WAL so readers in other processes don't block."""
 
@@ -205,14 +209,10 @@ class SqliteLedger(Ledger):
     # -- audit trail --------------------------------------------------------------------------------
 
     def append_audit(self, record: AuditRecord) -> None:
-        values = record.to_dict()
+        values = record.row()
 
         def append(db: sqlite3.Connection) -> None:
-            cursor = db.execute(
-                # Column names come from the AuditRecord dataclass, never from a request.
-                f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})",  # noqa: S608
-                tuple(values[c] for c in AUDIT_COLUMNS),
-            )
+            cursor = db.execute(_INSERT_AUDIT, values)
             if record.user is None:
                 db.execute(
                     "DELETE FROM audit WHERE user IS NULL AND seq <= ?", (cursor.lastrowid - ANONYMOUS_AUDIT_KEEP,)
