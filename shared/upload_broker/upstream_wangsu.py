@@ -20,10 +20,27 @@ Sources (CDNetworks documentation of Wangsu Cloud VoD, fetched 2023 versions):
   example ``Content-Type: application/json; charset=utf-8``. The getUploadToken page's curl example is
   form-encoded; both are documented, and JSON keeps ``categoryNames`` (itself JSON) unambiguous, so we send JSON.
 - Common Parameters, https://documents.cdnetworks.com/document/15923/20356 -- ``X-WS-RequestId`` response header.
-- Get Video Upload Token (``/work/shared/upstream-docs/wangsu-getUploadToken.txt``) -- the request fields and
-  the error codes 1500, 1604-1610.
+- Get Video Upload Token (``/work/shared/upstream-docs/wangsu-getUploadToken.txt``,
+  https://documents.cdnetworks.com/document/15923/20363) -- the request fields and the error codes 1500, 1604-1610,
+  the only codes the page calls the request's own ("dedicated for get video upload token request").
+- API Center GetUploadToken, https://documents.cdnetworks.com/document/api-doc/26505 -- ``overwrite`` is an
+  Integer (0 or 1), and ``subtitleId`` / ``subtitle`` are request fields; "300/5min" per user.
 - Object storage upload credential, https://documents.cdnetworks.com/document/object-storage/api-v2-uploadcredential
   -- the putPolicy ``deadline`` is a "UNIX timestamp; unit: millisecond" (a string in the JSON).
+
+How Wangsu's answers reach the broker's caller:
+
+- a documented getUploadToken code (:data:`PARAMETER_ERRORS`) is the request's fault: ``400 InvalidParameter``
+  with the ``Field`` it names. Wangsu's codes are numbers, not names a client can branch on, so they are never put
+  in ``Code``; the message cites the number ("Wangsu code 1500") for support. Only an integer that is one of the
+  documented codes is ever repeated; Wangsu's own ``message`` text is logged, never returned.
+- HTTP 429 or code 429: ``429 Throttling`` with a bounded ``Retry-After``.
+- HTTP 401/403 or code 401/403 (the broker's credentials or clock): ``502 UpstreamError``, logged for the operator.
+- anything else, undocumented codes included: ``502 UpstreamError``.
+
+A token Wangsu issued whose putPolicy cannot be read is still the caller's: :func:`upload_token_expiration`
+falls back to a short, conservative lifetime and logs a warning (without the token), because Wangsu has already
+issued it and a 502 would only make the client ask for another.
 """
 
 from __future__ import annotations
@@ -35,9 +52,10 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,11 +74,13 @@ __all__ = [
     "PARAMETER_ERRORS",
     "SIGNED_HEADERS",
     "WangsuClient",
+    "FALLBACK_TOKEN_SECONDS",
     "canonical_request",
     "decode_put_policy_deadline",
     "sign_headers",
     "signature",
     "string_to_sign",
+    "upload_token_expiration",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,9 +96,10 @@ MAX_CLOCK_SKEW_SECONDS = 300
 
 CREDENTIALS_REFUSED = "The upstream refused the broker's credentials."
 
-# getUploadToken's own error codes (its "Error Code" table) -> (request field, message for the caller).
-# 1604/1605/1609/1610 name fileMd5/fileSize, which the page does not list as parameters but whose codes it
-# documents; 1607 ("Video source error") names no field a caller sends.
+# getUploadToken's own error codes (its "Error Code" table: "dedicated for get video upload token request") ->
+# (request field, message for the caller). 1604/1605/1609/1610 name fileMd5/fileSize, which the broker never sends
+# (a client cannot: they are not fields of the route), but a direct caller of the client may; 1607 ("Video source
+# error") names no field. No other code is the request's fault: the rest are 502.
 PARAMETER_ERRORS: dict[int, tuple[str | None, str]] = {
     1500: ("originFileName", "originFileName must be at most 40 characters."),
     1604: ("fileMd5", "fileMd5 must not be empty."),
@@ -89,9 +110,6 @@ PARAMETER_ERRORS: dict[int, tuple[str | None, str]] = {
     1609: ("fileSize", "fileSize must be a non-negative integer."),
     1610: ("fileSize", "fileSize is over Wangsu Cloud VoD's limit."),
 }
-# Codes in this band are business (parameter) errors of the videoManage APIs; ones getUploadToken does not
-# document are still the request's fault, but we cannot name the field.
-_PARAMETER_ERROR_BAND = range(1500, 1611)
 _CREDENTIAL_CODES = frozenset({401, 403})
 _THROTTLE_CODES = frozenset({429})
 
@@ -198,11 +216,12 @@ def _never_sent(exc: requests.RequestException) -> bool:
 
 
 def _as_int(value: Any) -> int | None:
+    """An envelope code or header as an int: a JSON integer or ASCII digits only (never "١٥٠٠", never 1.5)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value.strip()):
         return int(value.strip())
     return None
 
@@ -350,15 +369,10 @@ class WangsuClient:
                 request_id,
             )
             raise UpstreamError(CREDENTIALS_REFUSED, upstream_request_id=request_id)
-        if code is not None and code in PARAMETER_ERRORS:
+        if code in PARAMETER_ERRORS:
             field, message = PARAMETER_ERRORS[code]
-            raise InvalidParameter(message, field=field, code="InvalidParameter", upstream_request_id=request_id)
-        if code is not None and code in _PARAMETER_ERROR_BAND:
-            raise InvalidParameter(
-                f"Wangsu Cloud VoD refused the request's parameters (code {code}).",
-                code="InvalidParameter",
-                upstream_request_id=request_id,
-            )
+            raise InvalidParameter(f"{message[:-1]} (Wangsu code {code}).", field=field, code="InvalidParameter",
+                                   upstream_request_id=request_id)
         log.error("wangsu: unexpected answer HTTP %s code %s %r request %s", status, code, upstream_message, request_id)
         raise UpstreamError("Wangsu Cloud VoD failed to issue an upload token.", upstream_request_id=request_id)
 
@@ -404,3 +418,31 @@ def decode_put_policy_deadline(upload_token: str) -> datetime:
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         raise unreadable from None
+
+
+# How long an issued token is taken to last when its putPolicy cannot be read. Neither getUploadToken page
+# (15923/20363, api-doc/26505) nor the object-storage credential page documents a lifetime (the putPolicy carries
+# its own deadline), so there is nothing to quote: the value errs short on purpose. An Expiration that comes too
+# early costs the client one more getUploadToken (a resume with the same fileId); one that comes too late fails an
+# upload half-way. 15 minutes is well under the 3,000 s the broker's other upstreams give their credentials, and
+# long enough that clients do not spend the account's shared "300/5min" getUploadToken allowance on renewals.
+FALLBACK_TOKEN_SECONDS = 15 * 60
+
+
+def upload_token_expiration(upload_token: Any, now: float, *, video_id: Any = None) -> datetime:
+    """When an issued ``uploadToken`` stops working: its putPolicy ``deadline``, else ``now`` + FALLBACK_TOKEN_SECONDS.
+
+    Wangsu has already issued the token when this runs, so an unreadable putPolicy is not the caller's problem:
+    the token is returned with the conservative fallback and the operator gets a warning (which names the video,
+    never the token).
+    """
+    try:
+        return decode_put_policy_deadline(upload_token)
+    except UpstreamError:
+        log.warning(
+            "wangsu: the putPolicy of the uploadToken issued for video %r could not be read; Expiration set to "
+            "now + %d s",
+            video_id[:64] if isinstance(video_id, str) else None,
+            FALLBACK_TOKEN_SECONDS,
+        )
+        return datetime.fromtimestamp(now, tz=timezone.utc) + timedelta(seconds=FALLBACK_TOKEN_SECONDS)

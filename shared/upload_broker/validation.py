@@ -1,12 +1,15 @@
 """Request validation against the upstreams' documented limits, before any upstream call.
 
 A request is described by a tuple of :class:`Field` specs. :func:`validate` checks a parsed JSON body
-against them and returns the upstream parameters as strings, or raises the first 400 with its
-``Field``. Unknown fields are refused (a typo must not silently drop a setting), and fields that steer
-cost, storage or callbacks are refused with ``ForbiddenParameter`` because the operator owns them.
+against them and returns the upstream parameters (strings, or the JSON value the upstream takes), or raises
+the first 400 with its ``Field``. Unknown fields are refused (a typo must not silently drop a setting), and
+fields that steer cost, storage or callbacks are refused with ``ForbiddenParameter`` because the operator
+owns them.
 
-Limits cite the VOD API reference (CreateUploadVideo, CreateUploadImage, CreateUploadAttachedMedia) and
-the ICE / Wangsu references; see each constant.
+Every text length limit is in one table, :data:`TEXT_LIMITS`, which says per operation and field whether the
+upstream counts bytes of UTF-8 or characters, and cites the page that says so. Value lists (image extensions,
+types) are constants here too; openapi.yaml and the functions' docstrings must agree with them
+(tests/unit/test_openapi.py checks).
 """
 
 from __future__ import annotations
@@ -31,20 +34,91 @@ VOD_VIDEO_EXTENSIONS = frozenset(
 VOD_AUDIO_EXTENSIONS = frozenset("mp3 wma wav aac ra m4a flac ape ac3 amr caf acm".split())
 VOD_MEDIA_EXTENSIONS = VOD_VIDEO_EXTENSIONS | VOD_AUDIO_EXTENSIONS
 
-# VOD's documented text limits: Title "cannot exceed 128 bytes", Description "cannot exceed 1,024
-# bytes", Tags "Each tag can be up to 32 characters in length. You can specify a maximum of 16 tags.
-# Separate multiple tags with commas (,)" (CreateUploadVideo request parameters, UTF-8 encoded).
-TITLE_MAX_BYTES = 128
-DESCRIPTION_MAX_BYTES = 1024
-TAGS_MAX_COUNT = 16
-TAG_MAX_CHARS = 32
-FILE_NAME_MAX_BYTES = 1024  # VOD stores the source name with the media; longer names are refused upstream
+# The operations' own reference pages (the Chinese help.aliyun.com pages are the most complete and the most
+# current; the generated SDK models of 2025 carry the same wording in English).
+VOD_CREATE_UPLOAD_VIDEO_DOC = "https://help.aliyun.com/document_detail/55407.html"
+VOD_CREATE_UPLOAD_IMAGE_DOC = "https://help.aliyun.com/document_detail/55619.html"
+VOD_CREATE_UPLOAD_ATTACHED_MEDIA_DOC = "https://help.aliyun.com/document_detail/98467.html"
+ICE_CREATE_UPLOAD_MEDIA_DOC = "https://help.aliyun.com/document_detail/440767.html"
+WANGSU_GET_UPLOAD_TOKEN_DOC = "https://documents.cdnetworks.com/document/15923/20363"  # noqa: S105 - a URL
+# A bound the upstream does not document: the broker's own, so that a field stays a sane size. Never tighter
+# than anything the upstream documents.
+BROKER_BOUND = "the broker's own bound (the upstream documents none)"
 
-# The CoverURL and other URLs are passed to VOD, which fetches them; a sane bound keeps them URLs.
+# URLs are passed to VOD, which fetches them; a sane bound keeps them URLs.
 URL_MAX_CHARS = 2048
 INT64_MAX = 2**63 - 1
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# --- the text limits: one table ------------------------------------------------------------------------
+
+BYTES = "bytes"
+CHARACTERS = "characters"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A length limit: at most ``maximum`` bytes of UTF-8 or ``maximum`` characters, and where it is written."""
+
+    maximum: int
+    unit: str  # BYTES or CHARACTERS
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.unit not in (BYTES, CHARACTERS) or self.maximum < 1:
+            raise ValueError(f"a limit is a positive number of {BYTES} or {CHARACTERS}, not {self!r}")
+
+    def length(self, value: str) -> int:
+        """``value``'s length in this limit's unit."""
+        return len(value.encode("utf-8")) if self.unit == BYTES else len(value)
+
+    def describe(self) -> str:
+        """The limit in words, as messages and openapi.yaml say it."""
+        return f"at most {self.maximum} bytes of UTF-8" if self.unit == BYTES else f"at most {self.maximum} characters"
+
+
+# Every text field's length limit, keyed (upstream operation, request field), and the one place that says whether
+# the upstream counts bytes or characters. The current references disagree between operations, so each field
+# follows its own operation's page:
+# - CreateUploadVideo: Title 128 and Description 1,024, in bytes of UTF-8: the broker's contract (CONTRACT.md,
+#   "Limits") fixes bytes, as older revisions of the page did ("长度不超过 128 个字节"); the current page says
+#   字符 (characters). Bytes is the stricter reading, so VOD never gets a title it could refuse under either.
+#   Tags "单个标签不超过 32 个字符 ... 最多不超过 16 个标签". FileName has no documented length.
+# - CreateUploadImage: Title "长度不超过 128 个字符", Description 1,024 characters, Tags "单个标签不超过 32 个字符,
+#   最多不超过 16 个标签".
+# - CreateUploadAttachedMedia: Title "长度不超过 128 个字节" (bytes), Description "up to 1,024 bytes", Tags "up to
+#   32 characters", at most 16.
+# - ICE CreateUploadMedia, MediaMetaData: Title "长度不超过 128 个字符", Description "长度不超过 1024 个字符". Tags
+#   has no documented limit; the broker applies VOD's (16 tags of 32 characters), as it did before this table.
+# - Wangsu getUploadToken: originFileName at most 40 characters (error 1500, "The file name has exceeded 40
+#   characters"), fileId "up to 32 characters".
+# A "Tags" entry limits each tag; the number of tags is TAGS_MAX_COUNT.
+TEXT_LIMITS: dict[tuple[str, str], Limit] = {
+    ("CreateUploadVideo", "Title"): Limit(128, BYTES, VOD_CREATE_UPLOAD_VIDEO_DOC),
+    ("CreateUploadVideo", "Description"): Limit(1024, BYTES, VOD_CREATE_UPLOAD_VIDEO_DOC),
+    ("CreateUploadVideo", "Tags"): Limit(32, CHARACTERS, VOD_CREATE_UPLOAD_VIDEO_DOC),
+    ("CreateUploadVideo", "FileName"): Limit(1024, BYTES, BROKER_BOUND),
+    ("CreateUploadImage", "Title"): Limit(128, CHARACTERS, VOD_CREATE_UPLOAD_IMAGE_DOC),
+    ("CreateUploadImage", "Description"): Limit(1024, CHARACTERS, VOD_CREATE_UPLOAD_IMAGE_DOC),
+    ("CreateUploadImage", "Tags"): Limit(32, CHARACTERS, VOD_CREATE_UPLOAD_IMAGE_DOC),
+    ("CreateUploadImage", "OriginalFileName"): Limit(1024, BYTES, BROKER_BOUND),
+    ("CreateUploadAttachedMedia", "Title"): Limit(128, BYTES, VOD_CREATE_UPLOAD_ATTACHED_MEDIA_DOC),
+    ("CreateUploadAttachedMedia", "Description"): Limit(1024, BYTES, VOD_CREATE_UPLOAD_ATTACHED_MEDIA_DOC),
+    ("CreateUploadAttachedMedia", "Tags"): Limit(32, CHARACTERS, VOD_CREATE_UPLOAD_ATTACHED_MEDIA_DOC),
+    ("CreateUploadAttachedMedia", "FileName"): Limit(1024, BYTES, BROKER_BOUND),
+    ("CreateUploadMedia", "FileInfo.Name"): Limit(1024, BYTES, BROKER_BOUND),
+    ("CreateUploadMedia", "MediaMetaData.Title"): Limit(128, CHARACTERS, ICE_CREATE_UPLOAD_MEDIA_DOC),
+    ("CreateUploadMedia", "MediaMetaData.Description"): Limit(1024, CHARACTERS, ICE_CREATE_UPLOAD_MEDIA_DOC),
+    ("CreateUploadMedia", "MediaMetaData.Tags"): Limit(32, CHARACTERS, BROKER_BOUND),
+    ("CreateUploadMedia", "MediaMetaData.DynamicMetaData"): Limit(16 * 1024, BYTES, BROKER_BOUND),
+    ("getUploadToken", "originFileName"): Limit(40, CHARACTERS, WANGSU_GET_UPLOAD_TOKEN_DOC),
+    ("getUploadToken", "fileId"): Limit(32, CHARACTERS, WANGSU_GET_UPLOAD_TOKEN_DOC),
+}
+# "最多不超过 16 个标签" / "You can specify a maximum of 16 tags" (CreateUploadVideo, CreateUploadImage,
+# CreateUploadAttachedMedia alike).
+TAGS_MAX_COUNT = 16
 
 
 @dataclass(frozen=True)
@@ -96,21 +170,18 @@ def _printable(name: str) -> str:
 # --- checks ----------------------------------------------------------------------------------------
 
 
-def text(max_bytes: int | None = None, *, max_chars: int | None = None) -> Callable[[Any, str], str]:
-    """A string of at most ``max_bytes`` bytes of UTF-8 (VOD counts bytes) or ``max_chars`` characters."""
+def text(limit: Limit | None = None) -> Callable[[Any, str], str]:
+    """A string without control characters, within ``limit`` (bytes of UTF-8 or characters, as the limit says)."""
 
     def check(value: Any, name: str) -> str:
         if not isinstance(value, str):
             raise InvalidParameter(f"{name} must be a string.", field=name)
         if _CONTROL.search(value):
             raise InvalidParameter(f"{name} must not contain control characters.", field=name)
-        if max_bytes is not None and len(value.encode("utf-8")) > max_bytes:
+        if limit is not None and limit.length(value) > limit.maximum:
             raise InvalidParameter(
-                f"{name} must be at most {max_bytes} bytes of UTF-8 (it is {len(value.encode('utf-8'))}).",
-                field=name,
+                f"{name} must be {limit.describe()} (it is {limit.length(value)} {limit.unit}).", field=name
             )
-        if max_chars is not None and len(value) > max_chars:
-            raise InvalidParameter(f"{name} must be at most {max_chars} characters.", field=name)
         return value
 
     return check
@@ -171,25 +242,31 @@ def http_url(value: Any, name: str) -> str:
     return value
 
 
-def tags(value: Any, name: str) -> str:
-    """VOD tags: a comma-separated string or a list; at most 16, each 1..32 characters, no commas."""
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, list) and all(isinstance(t, str) for t in value):
-        items = list(value)
-        if any("," in t for t in items):
-            raise InvalidParameter(f"A tag in {name} must not contain a comma.", field=name)
-    else:
-        raise InvalidParameter(f"{name} must be a comma-separated string or a list of strings.", field=name)
-    items = [t.strip() for t in items]
-    if any(t == "" for t in items):
-        raise InvalidParameter(f"{name} must not contain an empty tag.", field=name)
-    if len(items) > TAGS_MAX_COUNT:
-        raise InvalidParameter(f"{name} may hold at most {TAGS_MAX_COUNT} tags (it has {len(items)}).", field=name)
-    for tag in items:
-        if len(tag) > TAG_MAX_CHARS or _CONTROL.search(tag):
-            raise InvalidParameter(f"Each tag in {name} must be at most {TAG_MAX_CHARS} characters.", field=name)
-    return ",".join(items)
+def tag_list(limit: Limit) -> Callable[[Any, str], str]:
+    """Tags: a comma-separated string or a list; at most TAGS_MAX_COUNT, each non-empty, within ``limit``, no commas."""
+
+    def check(value: Any, name: str) -> str:
+        if isinstance(value, str):
+            items = value.split(",")
+        elif isinstance(value, list) and all(isinstance(t, str) for t in value):
+            items = list(value)
+            if any("," in t for t in items):
+                raise InvalidParameter(f"A tag in {name} must not contain a comma.", field=name)
+        else:
+            raise InvalidParameter(f"{name} must be a comma-separated string or a list of strings.", field=name)
+        items = [t.strip() for t in items]
+        if any(t == "" for t in items):
+            raise InvalidParameter(f"{name} must not contain an empty tag.", field=name)
+        if len(items) > TAGS_MAX_COUNT:
+            raise InvalidParameter(f"{name} may hold at most {TAGS_MAX_COUNT} tags (it has {len(items)}).", field=name)
+        for tag in items:
+            if _CONTROL.search(tag):
+                raise InvalidParameter(f"A tag in {name} must not contain control characters.", field=name)
+            if limit.length(tag) > limit.maximum:
+                raise InvalidParameter(f"Each tag in {name} must be {limit.describe()}.", field=name)
+        return ",".join(items)
+
+    return check
 
 
 def extension_of(file_name: str) -> str | None:
@@ -203,9 +280,9 @@ def extension_of(file_name: str) -> str | None:
     return ext.lower()
 
 
-def file_name(extensions: frozenset[str], *, max_bytes: int = FILE_NAME_MAX_BYTES) -> Callable[[Any, str], str]:
-    """A file name whose extension (case-insensitive) is one of ``extensions``."""
-    base_check = text(max_bytes)
+def file_name(extensions: frozenset[str], limit: Limit) -> Callable[[Any, str], str]:
+    """A file name within ``limit`` whose extension (case-insensitive) is one of ``extensions``."""
+    base_check = text(limit)
     listed = ", ".join(sorted(e.upper() for e in extensions))
 
     def check(value: Any, name: str) -> str:
@@ -235,9 +312,19 @@ def compact_json(value: Any) -> str:
 
 # --- the common VOD fields -------------------------------------------------------------------------
 
-TITLE = Field("Title", text(TITLE_MAX_BYTES), description="at most 128 bytes of UTF-8")
-DESCRIPTION = Field("Description", text(DESCRIPTION_MAX_BYTES), description="at most 1024 bytes of UTF-8")
-TAGS = Field("Tags", tags, description="at most 16 tags of at most 32 characters, comma-separated")
+def limited_text(operation: str, name: str, *, required: bool = False) -> Field:
+    """The text field ``name`` of ``operation``, checked against its entry in TEXT_LIMITS."""
+    limit = TEXT_LIMITS[(operation, name)]
+    return Field(name, text(limit), required, limit.describe())
+
+
+def limited_tags(operation: str, name: str = "Tags") -> Field:
+    """The tags field ``name`` of ``operation``: at most TAGS_MAX_COUNT tags, each within its TEXT_LIMITS entry."""
+    limit = TEXT_LIMITS[(operation, name)]
+    return Field(name, tag_list(limit),
+                 description=f"at most {TAGS_MAX_COUNT} tags, each {limit.describe()}, comma-separated or a list")
+
+
 CATE_ID = Field("CateId", integer(), description="an integer category ID")
 COVER_URL = Field("CoverURL", http_url, description="an http(s) URL")
 FILE_SIZE = Field("FileSize", integer(0), description="a non-negative integer, in bytes")
@@ -255,16 +342,18 @@ def required(spec: Field) -> Field:
 
 # CreateUploadImage, ImageType: "Valid values: default, cover" (/work/shared/upstream-docs/vod-CreateUploadImage.txt).
 VOD_IMAGE_TYPES = ("default", "cover")
-# CreateUploadImage, ImageExt: "png (default), jpg, jpeg, gif, heic, webp" (the current VOD API reference, changed
-# 2022-10-27; older generated SDK models still list only png, jpg, jpeg and gif).
+# CreateUploadImage, ImageExt "取值: png(默认)、jpg、jpeg、gif、heic、webp" (VOD_CREATE_UPLOAD_IMAGE_DOC, the current
+# reference; older generated SDK models still list only png, jpg, jpeg and gif). The one list: the validator, its
+# messages, the function's docstring and openapi.yaml's enum come from it or are checked against it
+# (tests/unit/test_openapi.py).
 VOD_IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "gif", "heic", "webp")
 VOD_IMAGE_DEFAULT_EXTENSION = "png"
 
 
-def file_name_with_extension(*, max_bytes: int = FILE_NAME_MAX_BYTES) -> Callable[[Any, str], str]:
-    """A file name that carries some extension (CreateUploadImage OriginalFileName: "The name must contain a
-    file name extension. The file name extension is not case-sensitive.")."""
-    base_check = text(max_bytes)
+def file_name_with_extension(limit: Limit) -> Callable[[Any, str], str]:
+    """A file name within ``limit`` that carries some extension (CreateUploadImage OriginalFileName: "The name
+    must contain a file name extension. The file name extension is not case-sensitive.")."""
+    base_check = text(limit)
 
     def check(value: Any, name: str) -> str:
         value = base_check(value, name)
@@ -273,6 +362,11 @@ def file_name_with_extension(*, max_bytes: int = FILE_NAME_MAX_BYTES) -> Callabl
         return value
 
     return check
+
+
+IMAGE_EXT = Field("ImageExt", choice(*VOD_IMAGE_EXTENSIONS, case_insensitive=True),
+                  description=f"one of {', '.join(VOD_IMAGE_EXTENSIONS)} (case-insensitive); "
+                              f"{VOD_IMAGE_DEFAULT_EXTENSION} by default")
 
 
 def check_image_extension(params: dict[str, Any]) -> dict[str, Any]:
@@ -362,7 +456,7 @@ def check_attached_media_extension(params: dict[str, Any]) -> dict[str, Any]:
 
 def media_ext(value: Any, name: str) -> str:
     """A bare file extension such as ``png`` (a leading dot is tolerated and dropped)."""
-    value = text(max_chars=16)(value, name).strip().lstrip(".")
+    value = text()(value, name).strip().lstrip(".")
     if not re.fullmatch(r"[A-Za-z0-9]{1,16}", value):
         raise InvalidParameter(f"{name} must be a file extension such as png, without the dot.", field=name)
     return value.lower()
@@ -400,11 +494,6 @@ ICE_BUSINESS_TYPES: dict[str, tuple[str, ...]] = {
 }
 # The text extensions each text BusinessType takes (subtitle vs font formats, as in the table above).
 ICE_TEXT_EXTENSIONS_BY_BUSINESS_TYPE = {"subtitles": ICE_SUBTITLE_EXTENSIONS, "font": ICE_FONT_EXTENSIONS}
-# MediaMetaData Title "can be up to 128 characters", Description "up to 1,024 characters" (ICE counts characters).
-ICE_TITLE_MAX_CHARS = 128
-ICE_DESCRIPTION_MAX_CHARS = 1024
-DYNAMIC_META_DATA_MAX_BYTES = 16 * 1024
-
 # CreateUploadMedia parameters that steer cost, storage or callbacks, and VOD's, refused at the top level and
 # inside FileInfo / MediaMetaData alike (CONTRACT.md: "never silently dropped").
 ICE_OPERATOR_FIELDS = (
@@ -427,7 +516,7 @@ def _nested(value: Any, name: str, fields: Iterable[Field], forbidden: Iterable[
 
 def ice_file_name(value: Any, name: str) -> str:
     """FileInfo.Name: "The file name without the extension" (the extension goes in FileInfo.Ext)."""
-    value = text(FILE_NAME_MAX_BYTES)(value, name)
+    value = text(TEXT_LIMITS[("CreateUploadMedia", "FileInfo.Name")])(value, name)
     if re.search(r"[\\/]", value):
         raise InvalidParameter(f"{name} must be a file name, not a path.", field=name)
     return value
@@ -470,7 +559,7 @@ def dynamic_meta_data(value: Any, name: str) -> str:
     """MediaMetaData.DynamicMetaData: "The value is a string" (a JSON object is sent as its JSON text)."""
     if isinstance(value, dict):
         value = compact_json(value)
-    return text(DYNAMIC_META_DATA_MAX_BYTES)(value, name)
+    return text(TEXT_LIMITS[("CreateUploadMedia", "MediaMetaData.DynamicMetaData")])(value, name)
 
 
 def ice_media_meta_data(value: Any, name: str) -> dict[str, Any]:
@@ -480,10 +569,10 @@ def ice_media_meta_data(value: Any, name: str) -> dict[str, Any]:
         value,
         name,
         (
-            Field("Title", text(max_chars=ICE_TITLE_MAX_CHARS), required=True),
-            Field("Description", text(max_chars=ICE_DESCRIPTION_MAX_CHARS)),
+            Field("Title", text(TEXT_LIMITS[("CreateUploadMedia", "MediaMetaData.Title")]), required=True),
+            Field("Description", text(TEXT_LIMITS[("CreateUploadMedia", "MediaMetaData.Description")])),
             Field("CateId", integer()),
-            Field("Tags", tags),
+            Field("Tags", tag_list(TEXT_LIMITS[("CreateUploadMedia", "MediaMetaData.Tags")])),
             Field("CoverURL", http_url),
             Field("BusinessType", choice(*all_business_types)),
             Field("DynamicMetaData", dynamic_meta_data),
@@ -516,19 +605,26 @@ def check_ice_business_type(file_info: Mapping[str, Any], meta: Mapping[str, Any
 
 # --- Wangsu getUploadToken -------------------------------------------------------------------------
 
-# getUploadToken (/work/shared/upstream-docs/wangsu-getUploadToken.txt): originFileName "including the
-# extension" (error 1500: "The file name has exceeded 40 characters"); fileId "up to 32 characters in length";
-# overwrite "0-No 1-Yes" (error 1608); categoryNames like [{"childName":...,"parentName":...}].
-WANGSU_FILE_NAME_MAX_CHARS = 40
-WANGSU_FILE_ID_MAX_CHARS = 32
-# The fields the operator sets in configuration (CONTRACT.md); subtitleId and "cmd" (which workflowId
-# "will cover") steer processing the same way.
-WANGSU_OPERATOR_FIELDS = ("domain", "workflowId", "waterMarkName", "transCodeCombineName", "subtitleId", "cmd")
+# getUploadToken: the page (/work/shared/upstream-docs/wangsu-getUploadToken.txt, WANGSU_GET_UPLOAD_TOKEN_DOC) and
+# the API Center's (WANGSU_API_CENTER_DOC, updated 2024-07-29). originFileName "including the extension" and fileId
+# are in TEXT_LIMITS; categoryNames like [{"childName":...,"parentName":...}].
+WANGSU_API_CENTER_DOC = "https://documents.cdnetworks.com/document/api-doc/26505"
+# overwrite: the API Center types it "Integer ... Value range: 0(no) 1(Yes)" (the older page says "string", with
+# error 1608 "Parameter overwrite is neither 0 nor 1"). The broker takes 0/1 or "0"/"1" from a client and sends the
+# JSON number.
+WANGSU_OVERWRITE_VALUES = (0, 1)
+# The fields the operator sets in configuration (CONTRACT.md). The API Center documents two subtitle fields:
+# subtitleId ("Subtitle ID, corresponding to the material ID of Cloud VOD material management", which
+# WANGSU_SUBTITLE_ID sets) and subtitle ("Supports up to 13 subtitles ... [{"lang":...,"subtitleId":...}] Base64");
+# both add processing to the operator's bill, as does cmd (which workflowId "overrides").
+WANGSU_OPERATOR_FIELDS = (
+    "domain", "workflowId", "waterMarkName", "transCodeCombineName", "subtitleId", "subtitle", "cmd",
+)  # fmt: skip
 
 
 def wangsu_origin_file_name(value: Any, name: str) -> str:
     """originFileName: at most 40 characters, with an extension (``uploadtest.mp4``)."""
-    value = text(max_chars=WANGSU_FILE_NAME_MAX_CHARS)(value, name)
+    value = text(TEXT_LIMITS[("getUploadToken", "originFileName")])(value, name)
     if re.search(r"[\\/]", value):
         raise InvalidParameter(f"{name} must be a file name, not a path.", field=name)
     if extension_of(value) is None:
@@ -538,18 +634,18 @@ def wangsu_origin_file_name(value: Any, name: str) -> str:
 
 def wangsu_file_id(value: Any, name: str) -> str:
     """fileId: the breakpoint-resume ID, 1 to 32 characters without spaces."""
-    value = text(max_chars=WANGSU_FILE_ID_MAX_CHARS)(value, name)
+    value = text(TEXT_LIMITS[("getUploadToken", "fileId")])(value, name)
     if any(c.isspace() for c in value):
         raise InvalidParameter(f"{name} must not contain spaces.", field=name)
     return value
 
 
-def wangsu_overwrite(value: Any, name: str) -> str:
-    """overwrite: "0" or "1" (the numbers 0 and 1 are accepted too)."""
-    if type(value) is int and value in (0, 1):  # not a bool, not 1.0
-        return str(value)
-    if isinstance(value, str) and value in ("0", "1"):
+def wangsu_overwrite(value: Any, name: str) -> int:
+    """overwrite: 0 or 1, as a JSON number or the string "0"/"1"; returned as the integer Wangsu takes."""
+    if type(value) is int and value in WANGSU_OVERWRITE_VALUES:  # not a bool, not 1.0
         return value
+    if isinstance(value, str) and value in {str(v) for v in WANGSU_OVERWRITE_VALUES}:
+        return int(value)
     raise InvalidParameter(f"{name} must be 0 (no) or 1 (yes).", field=name)
 
 

@@ -13,6 +13,10 @@ What the documentation we could reach does not say, and this fake therefore assu
 - getUploadToken's business errors (1500, 1604-1610) come back as HTTP 200 with that envelope code, as the
   doc's envelope (``code`` inside a 200 body) suggests.
 - The fileSize limit behind 1610 is undocumented; ``max_file_size`` sets it.
+- ``overwrite``: the API Center types it "Integer ... Value range: 0(no) 1(Yes)"
+  (documents.cdnetworks.com/document/api-doc/26505), so in a JSON body only the numbers 0 and 1 are accepted and
+  anything else, the strings "0"/"1" included, is 1608 "Parameter overwrite is neither 0 nor 1". A form-encoded
+  body (the older page's curl example, .../15923/20363) has only strings, so there "0" and "1" are the values.
 
 The issued ``uploadToken`` follows Wangsu object storage's upload credential: ``<AccessKey>:<encodedSign>:
 <encodedPutPolicy>`` with URL-safe Base64 and a putPolicy whose ``deadline`` is a millisecond Unix time as a
@@ -86,6 +90,20 @@ class Upload:
     origin_file_name: str
     issued_at: float
     tokens: list[str] = field(default_factory=list)
+
+
+_INVALID = object()
+
+
+def _overwrite(value: Any, *, form: bool) -> Any:
+    """overwrite as the fake understands it: None (absent), 0 or 1, or _INVALID (answered with 1608)."""
+    if value is None:
+        return None
+    if form:  # a form or query string carries only text
+        return int(value) if value in ("0", "1") else _INVALID
+    if type(value) is int and value in (0, 1):  # Integer: not "1", not true, not 1.0
+        return value
+    return _INVALID
 
 
 def _b64url(raw: bytes) -> str:
@@ -266,10 +284,12 @@ class FakeWangsu:
         refused = self._authenticate(method, parts.path, parts.query, headers, body)
         if refused is not None:
             return 401, {"code": 401, "message": refused}
-        params = _decode_params(headers.get("content-type", ""), body if method == "POST" else b"", parts.query)
+        content_type = headers.get("content-type", "")
+        params = _decode_params(content_type, body if method == "POST" else b"", parts.query)
         if params is None:
             return 400, {"code": 400, "message": "The request body could not be parsed."}
-        return 200, self._get_upload_token(headers["x-ws-accesskey"], params)
+        form = method == "GET" or not body or content_type.split(";", 1)[0].strip().lower() != "application/json"
+        return 200, self._get_upload_token(headers["x-ws-accesskey"], params, content_type_is_form=form)
 
     def _authenticate(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> str | None:
         """None when the V3 signature holds; else why not (the message the fake answers with)."""
@@ -305,15 +325,16 @@ class FakeWangsu:
             return "The signature does not match."
         return None
 
-    def _get_upload_token(self, access_key: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _get_upload_token(self, access_key: str, params: dict[str, Any], *, content_type_is_form: bool = False
+                          ) -> dict[str, Any]:
         name = params.get("originFileName")
         if name is None or (isinstance(name, str) and not name.strip()):
             return {"code": 1606, "message": "The video name cannot be empty."}
         name = str(name)
         if len(name) > 40:
             return {"code": 1500, "message": "The file name has exceeded 40 characters."}
-        overwrite = params.get("overwrite")
-        if overwrite is not None and str(overwrite) not in ("0", "1"):
+        overwrite = _overwrite(params.get("overwrite"), form=content_type_is_form)
+        if overwrite is _INVALID:
             return {"code": 1608, "message": "Parameter overwrite is neither 0 nor 1."}
         if "fileMd5" in params:
             md5 = str(params["fileMd5"] or "")
@@ -335,7 +356,7 @@ class FakeWangsu:
         now = self.clock()
         with self._lock:
             upload = self.uploads.get((access_key, file_id)) if file_id else None
-            if upload is None or str(overwrite) == "1":
+            if upload is None or overwrite == 1:
                 # A new video, or an explicit overwrite of the breakpoint's earlier one.
                 video_id = uuid.uuid4().hex
                 ext = name.rsplit(".", 1)[-1].lower() if "." in name else "mp4"

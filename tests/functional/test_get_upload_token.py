@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from datetime import datetime, timezone
 
@@ -80,7 +81,21 @@ def test_the_owner_may_overwrite_their_own_file_id(client, auth, fake_wangsu, ov
 
     assert response.status_code == 200, response.json
     assert response.json["videoId"] != first["videoId"]
-    assert fake_wangsu.calls[-1].params["overwrite"] == "1"
+    # The API Center types overwrite as Integer: the broker sends the number, whichever way the client spelled it
+    # (the fake answers a string with 1608, as a faithful Wangsu would).
+    sent = fake_wangsu.calls[-1].params["overwrite"]
+    assert sent == 1 and type(sent) is int
+
+
+@pytest.mark.parametrize("overwrite", ["0", 0])
+def test_overwrite_zero_is_sent_as_the_number_zero_and_resumes(client, auth, fake_wangsu, overwrite):
+    first = get_token(client, auth, fileId="part-1").json
+    response = get_token(client, auth, fileId="part-1", overwrite=overwrite)
+
+    assert response.status_code == 200, response.json
+    assert response.json["videoId"] == first["videoId"]
+    sent = fake_wangsu.calls[-1].params["overwrite"]
+    assert sent == 0 and type(sent) is int
 
 
 @pytest.mark.parametrize("extra", [{}, {"overwrite": "1"}, {"overwrite": 0}])
@@ -153,6 +168,10 @@ def test_a_file_id_is_claimed_by_its_first_user_even_if_the_call_failed(client, 
         ({**TOKEN_BODY, "waterMarkName": "logo"}, 400, "ForbiddenParameter", "waterMarkName"),
         ({**TOKEN_BODY, "transCodeCombineName": "t"}, 400, "ForbiddenParameter", "transCodeCombineName"),
         ({**TOKEN_BODY, "subtitleId": "s"}, 400, "ForbiddenParameter", "subtitleId"),
+        # API Center GetUploadToken: "subtitle ... up to 13 subtitles ... [{"lang":...,"subtitleId":...}] Base64".
+        ({**TOKEN_BODY, "subtitle": "W3sibGFuZyI6ImNuIn1d"}, 400, "ForbiddenParameter", "subtitle"),
+        ({**TOKEN_BODY, "cmd": "x"}, 400, "ForbiddenParameter", "cmd"),
+        ({**TOKEN_BODY, "overwrite": 1.0}, 400, "InvalidParameter", "overwrite"),
     ],
 )
 def test_refuses_bad_input_before_calling_wangsu(client, auth, fake_wangsu, body, status, code, field):
@@ -178,7 +197,9 @@ def test_a_name_of_exactly_40_characters_is_accepted(client, auth, fake_wangsu):
         (dict(code=1500), 400, "InvalidParameter", "originFileName"),
         (dict(code=1608), 400, "InvalidParameter", "overwrite"),
         (dict(code=1607), 400, "InvalidParameter", None),
-        (dict(code=1599), 400, "InvalidParameter", None),
+        # Codes outside getUploadToken's own error table are not the caller's fault.
+        (dict(code=1599), 502, "UpstreamError", None),
+        (dict(code=1004), 502, "UpstreamError", None),
         (dict(status=401, code=401), 502, "UpstreamError", None),
         (dict(status=403, code=403), 502, "UpstreamError", None),
         (dict(status=500, code=500), 502, "UpstreamError", None),
@@ -204,14 +225,45 @@ def test_a_wrong_secret_is_a_502_not_the_callers_fault(client, auth, fake_wangsu
     assert response.status_code == 502 and response.json["Code"] == "UpstreamError"
 
 
-def test_an_unreadable_token_is_a_502_and_nothing_is_recorded(client, auth, fake_wangsu, broker):
-    body = json.dumps({"code": 200, "message": "ok", "data": {"videoId": "v1", "uploadToken": "garbage"}})
-    fake_wangsu.inject(body=body.encode())
+def test_a_documented_code_keeps_the_contracts_code_and_cites_the_wangsu_number(client, auth, fake_wangsu):
+    fake_wangsu.inject(code=1500)
 
     response = get_token(client, auth)
 
-    assert response.status_code == 502
-    assert broker.ledger.find("wangsu", "v1") is None
+    assert (response.status_code, response.json["Code"], response.json["Field"]) == (400, "InvalidParameter",
+                                                                                     "originFileName")
+    assert "(Wangsu code 1500)" in response.json["Message"]
+
+
+UNREADABLE_TOKENS = ["garbage", "ak:sign:!!!", "ak:sign:" + base64.urlsafe_b64encode(b'{"x":1}').decode()]
+
+
+@pytest.mark.parametrize("upload_token", UNREADABLE_TOKENS)
+def test_a_token_whose_put_policy_cannot_be_read_is_still_returned_with_a_conservative_expiration(
+        client, auth, fake_wangsu, broker, caplog, upload_token):
+    from upload_broker.upstream_wangsu import FALLBACK_TOKEN_SECONDS
+
+    body = json.dumps({"code": 200, "message": "ok", "data": {"videoId": "v1", "uploadToken": upload_token}})
+    fake_wangsu.inject(body=body.encode())
+    caplog.set_level(logging.WARNING, logger="upload_broker.upstream_wangsu")
+    before = time.time()
+
+    response = get_token(client, auth)
+
+    # Wangsu issued it: the caller gets it (not a 502 that would only make them ask for another) ...
+    assert response.status_code == 200, response.json
+    assert response.json["uploadToken"] == upload_token and response.json["videoId"] == "v1"
+    # ... with an Expiration that errs short, counted from the request ...
+    expires = datetime.strptime(response.json["Expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert before + FALLBACK_TOKEN_SECONDS - 2 <= expires.timestamp() <= time.time() + FALLBACK_TOKEN_SECONDS
+    # ... recorded as theirs like any other upload ...
+    record = broker.ledger.find("wangsu", "v1")
+    assert record is not None and record.owner == "alice"
+    # ... and the operator is told, in a line that names the video and never carries the token.
+    lines = [r.getMessage() for r in caplog.records if r.name == "upload_broker.upstream_wangsu"
+             and r.levelno == logging.WARNING]
+    assert len(lines) == 1 and "v1" in lines[0]
+    assert all(upload_token not in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("config_overrides", [dict(wangsu_access_key=None, wangsu_secret_key=None)])

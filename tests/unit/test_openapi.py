@@ -8,6 +8,7 @@ ship undocumented.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ import yaml
 from upload_broker import validation as v
 from upload_broker.http import MAX_BODY_BYTES
 from upload_broker.local import discover_operations
-from upload_broker.media_operations import ICE_FIELDS, WANGSU_FIELDS, IceCreate, WangsuGetUploadToken
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text(encoding="utf-8"))
@@ -41,13 +41,7 @@ def request_schema(operation) -> dict:
 
 def accepted_fields(operation) -> tuple:
     """The request fields an operation validates (its declaration in functions/<op>/operation.py)."""
-    if hasattr(operation, "fields"):
-        return tuple(operation.fields)
-    if isinstance(operation, IceCreate):
-        return ICE_FIELDS
-    if isinstance(operation, WangsuGetUploadToken):
-        return WANGSU_FIELDS
-    return ()  # refreshes: an empty body
+    return tuple(operation.fields)  # refreshes declare none: an empty body
 
 
 def spec_methods() -> dict[str, set[str]]:
@@ -102,37 +96,169 @@ def test_operator_fields_are_named_as_forbidden_and_never_offered(name):
 
 
 def test_documented_limits_are_the_validators_limits():
-    video = SCHEMAS["CreateUploadVideoRequest"]["properties"]
-    assert video["Title"]["maxLength"] == SCHEMAS["Title"]["maxLength"] == v.TITLE_MAX_BYTES
-    assert "128 bytes" in video["Title"]["description"]
-    assert SCHEMAS["Description"]["maxLength"] == v.DESCRIPTION_MAX_BYTES
-    assert "1024 bytes" in SCHEMAS["Description"]["description"]
-    assert video["FileName"]["maxLength"] == v.FILE_NAME_MAX_BYTES
-    assert set(v.VOD_MEDIA_EXTENSIONS) <= set(video["FileName"]["description"].replace(".", " ").split())
     tags = next(b for b in SCHEMAS["Tags"]["anyOf"] if b.get("type") == "array")
     assert tags["maxItems"] == v.TAGS_MAX_COUNT
-    assert tags["items"]["maxLength"] == v.TAG_MAX_CHARS
     assert SCHEMAS["HttpUrl"]["maxLength"] == v.URL_MAX_CHARS
 
-    image = SCHEMAS["CreateUploadImageRequest"]["properties"]
-    assert image["ImageType"]["enum"] == list(v.VOD_IMAGE_TYPES)
+    video = SCHEMAS["CreateUploadVideoRequest"]["properties"]
+    assert set(v.VOD_MEDIA_EXTENSIONS) <= set(video["FileName"]["description"].replace(".", " ").split())
     attached = SCHEMAS["CreateUploadAttachedMediaRequest"]["properties"]
-    assert attached["BusinessType"]["enum"] == list(v.VOD_ATTACHED_MEDIA_EXTENSIONS)
     cate_ids = next(b for b in attached["CateIds"]["anyOf"] if b.get("type") == "array")
     assert cate_ids["maxItems"] == v.CATE_IDS_MAX_COUNT
 
-    ice = SCHEMAS["CreateUploadMediaRequest"]["properties"]
-    assert ice["FileInfo"]["properties"]["Type"]["enum"] == list(v.ICE_FILE_TYPES)
-    assert ice["MediaMetaData"]["properties"]["Title"]["maxLength"] == v.ICE_TITLE_MAX_CHARS
-    business_types = {t for types in v.ICE_BUSINESS_TYPES.values() for t in types}
-    documented = next(b for b in ice["MediaMetaData"]["properties"]["BusinessType"]["anyOf"] if "enum" in b)
-    assert set(documented["enum"]) - {None} == business_types
-
-    wangsu = SCHEMAS["GetUploadTokenRequest"]["properties"]
-    assert wangsu["originFileName"]["maxLength"] == v.WANGSU_FILE_NAME_MAX_CHARS
-    assert wangsu["fileId"]["maxLength"] == v.WANGSU_FILE_ID_MAX_CHARS
-
     assert MAX_BODY_BYTES == 64 * 1024 and "64 KiB" in SPEC["info"]["description"]
+
+
+# --- text limits: TEXT_LIMITS is the source, openapi.yaml says the same ------------------------------------
+
+OPERATION_BY_ACTION = {op.action: op for op in OPERATIONS}
+
+
+def field_schema(action: str, dotted: str) -> dict:
+    """The schema of request field ``dotted`` (``MediaMetaData.Title``) of the operation named ``action``."""
+    node = request_schema(OPERATION_BY_ACTION[action])
+    for part in dotted.split("."):
+        node = resolve(resolve(node)["properties"][part])
+    return node
+
+
+@pytest.mark.parametrize(("key", "limit"), sorted(v.TEXT_LIMITS.items()),
+                         ids=[f"{op}.{field}" for op, field in sorted(v.TEXT_LIMITS)])
+def test_every_text_limit_is_documented_in_its_own_unit(key, limit):
+    action, name = key
+    schema = field_schema(action, name)
+    if name.split(".")[-1] == "Tags":  # the limit is each tag's; the count is TAGS_MAX_COUNT
+        listed = next(b for b in schema["anyOf"] if b.get("type") == "array")
+        assert limit.unit == v.CHARACTERS and listed["items"]["maxLength"] == limit.maximum
+        assert f"each 1 to {limit.maximum} characters" in schema["description"]
+        return
+    words = " ".join(schema.get("description", "").replace("*", "").split())
+    if limit.unit == v.CHARACTERS:
+        # JSON Schema's maxLength counts characters: it is the limit exactly.
+        assert schema.get("maxLength") == limit.maximum
+        assert "x-maxBytes" not in schema
+        assert f"{limit.maximum} characters" in words
+    else:
+        # A byte limit is not a maxLength (that would count characters): it is said, and given as x-maxBytes.
+        assert "maxLength" not in schema and all("maxLength" not in b for b in schema.get("anyOf", ()))
+        assert schema.get("x-maxBytes") == limit.maximum
+        assert f"{limit.maximum} bytes" in words
+
+
+def _length_bounded_fields(node: dict, prefix: str = ""):
+    """(dotted name, schema) for every property under ``node`` that has a maxLength or x-maxBytes."""
+    for name, member in resolve(node).get("properties", {}).items():
+        member = resolve(member)
+        dotted = f"{prefix}{name}"
+        branches = [member, *member.get("anyOf", ())]
+        if any("maxLength" in b or "x-maxBytes" in b or "items" in b and "maxLength" in b["items"] for b in branches):
+            yield dotted, member
+        if "properties" in member:
+            yield from _length_bounded_fields(member, dotted + ".")
+
+
+# Length bounds that are formats rather than text limits: a URL, and a bare extension of 1 to 16 characters.
+FORMAT_BOUNDS = {"CoverURL", "MediaExt", "FileInfo.Ext", "MediaMetaData.CoverURL"}
+
+
+@pytest.mark.parametrize("operation", [op for op in OPERATIONS if op.is_create], ids=lambda op: op.function)
+def test_every_length_bound_in_the_spec_comes_from_the_table(operation):
+    for dotted, _ in _length_bounded_fields(request_schema(operation)):
+        assert dotted in FORMAT_BOUNDS or (operation.action, dotted) in v.TEXT_LIMITS, (operation.action, dotted)
+
+
+def test_the_spec_says_in_one_place_which_operations_count_bytes():
+    info = " ".join(SPEC["info"]["description"].replace("*", "").split())
+    assert "CreateUploadVideo and CreateUploadAttachedMedia count `Title` and `Description` in bytes of UTF-8" in info
+    assert "CreateUploadImage and ICE in characters" in info
+    assert "`x-maxBytes`" in info
+
+
+# --- enums: every value list in openapi.yaml is a list in the code ------------------------------------------
+
+# (schema, dotted property) -> the code's list. Values are compared in order; null is the spec's "not sent".
+ENUM_COUNTERPARTS = {
+    ("CreateUploadImageRequest", "ImageType"): list(v.VOD_IMAGE_TYPES),
+    ("CreateUploadImageRequest", "ImageExt"): list(v.VOD_IMAGE_EXTENSIONS),
+    ("CreateUploadAttachedMediaRequest", "BusinessType"): list(v.VOD_ATTACHED_MEDIA_EXTENSIONS),
+    ("CreateUploadMediaRequest", "FileInfo.Type"): list(v.ICE_FILE_TYPES),
+    ("CreateUploadMediaRequest", "MediaMetaData.BusinessType"):
+        list(dict.fromkeys(t for types in v.ICE_BUSINESS_TYPES.values() for t in types)),
+    ("GetUploadTokenRequest", "overwrite"):
+        list(v.WANGSU_OVERWRITE_VALUES) + [str(value) for value in v.WANGSU_OVERWRITE_VALUES],
+}
+# Enums that describe the broker's own answers, not a request field's value list.
+ANSWER_ENUMS = {"components.headers.Cache-Control.schema", "components.headers.Idempotent-Replayed.schema",
+                "components.schemas.Health.properties.Status"}
+
+
+def _enums(node, path=()):
+    """(dotted path, enum) for every enum anywhere in the spec."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            yield ".".join(path), node["enum"]
+        for key, value in node.items():
+            yield from _enums(value, path if key in ("anyOf", "oneOf") else (*path, str(key)))
+    elif isinstance(node, list):
+        for value in node:  # anyOf branches share their holder's path
+            yield from _enums(value, path)
+
+
+def _request_enum_path(schema: str, dotted: str) -> str:
+    return ".".join(["components", "schemas", schema, *(f"properties.{p}" for p in dotted.split("."))]) \
+        .replace("properties.properties", "properties")
+
+
+def test_every_enum_in_the_spec_is_a_list_the_code_declares():
+    expected = {_request_enum_path(schema, dotted): values for (schema, dotted), values in ENUM_COUNTERPARTS.items()}
+    found = dict(_enums(SPEC))
+    for path, values in found.items():
+        if path in ANSWER_ENUMS:
+            continue
+        assert path in expected, f"{path} is an enum with no counterpart in upload_broker.validation"
+        documented = [value for value in values if value is not None]
+        assert documented == expected[path], path
+    assert set(expected) <= set(found), "a value list the code declares is not an enum in openapi.yaml"
+
+
+def _any_case(word: str) -> set[str]:
+    return {word, word.upper(), word.capitalize(), word.swapcase()}
+
+
+def test_image_ext_is_one_list_in_the_code_the_spec_the_docstring_and_the_messages():
+    import functions.create_upload_image.operation as image_module
+
+    listed = list(v.VOD_IMAGE_EXTENSIONS)
+    assert listed == ["png", "jpg", "jpeg", "gif", "heic", "webp"]  # help.aliyun.com/document_detail/55619.html
+    # openapi.yaml: the case-insensitive pattern takes exactly the listed values, in any case.
+    image_ext = SCHEMAS["CreateUploadImageRequest"]["properties"]["ImageExt"]
+    pattern = next(b["pattern"] for b in image_ext["anyOf"] if "pattern" in b)
+    others = (set(v.VOD_MEDIA_EXTENSIONS) | set(v.ICE_EXTENSIONS["text"])
+              | {e for exts in v.VOD_ATTACHED_MEDIA_EXTENSIONS.values() for e in exts}
+              | {"bmp", "tiff", "jpe", "jfif", "pn", "pngg", "hei", "web", "avif"}) - set(listed)
+    for ext in listed:
+        assert all(re.search(pattern, spelled) for spelled in _any_case(ext)), ext
+    for ext in others:
+        assert not any(re.search(pattern, spelled) for spelled in _any_case(ext)), ext
+    # ... and every description says the same list, in the same order.
+    said = ", ".join(listed[:-1]) + " or " + listed[-1]
+    assert said in " ".join(image_ext["description"].split())
+    assert f"(it must then be {said})" in " ".join(SPEC["paths"]["/v1/images"]["post"]["description"].split())
+    docstring = " ".join(image_module.__doc__.split())
+    assert f"ImageExt ({', '.join(listed)}; png by default)" in docstring
+    field = next(f for f in image_module.operation.fields if f.name == "ImageExt")
+    assert ", ".join(listed) in field.description
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"`ImageExt` {said}" in readme
+    # ... and the refusals name it.
+    from upload_broker.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter) as refused:
+        field.check("bmp", "ImageExt")
+    assert ", ".join(listed) in refused.value.message
+    with pytest.raises(InvalidParameter) as refused:
+        v.check_image_extension({"OriginalFileName": "scan.bmp"})
+    assert ", ".join(listed) in refused.value.message
 
 
 def test_every_v1_route_needs_a_bearer_token_and_healthz_and_preflights_do_not():

@@ -8,6 +8,8 @@ import pytest
 
 from upload_broker.errors import ForbiddenParameter, InvalidParameter, MissingParameter
 from upload_broker.validation import (
+    TEXT_LIMITS,
+    WANGSU_OPERATOR_FIELDS,
     cate_ids,
     check_attached_media_extension,
     check_ice_business_type,
@@ -21,6 +23,8 @@ from upload_broker.validation import (
     wangsu_origin_file_name,
     wangsu_overwrite,
 )
+
+ORIGINAL_FILE_NAME = TEXT_LIMITS[("CreateUploadImage", "OriginalFileName")]
 
 
 def refusal(check, *args):
@@ -52,12 +56,12 @@ def test_an_image_file_name_vod_would_mislabel_is_refused():
 
 @pytest.mark.parametrize("name", ["D:\\pictures\\a.png", "a.b.c", "x.HEIC"])
 def test_any_file_name_with_an_extension_is_a_valid_original_file_name(name):
-    assert file_name_with_extension()(name, "OriginalFileName") == name
+    assert file_name_with_extension(ORIGINAL_FILE_NAME)(name, "OriginalFileName") == name
 
 
 @pytest.mark.parametrize("name", ["a", ".png", "a.", "dir.d/file"])
 def test_a_file_name_without_an_extension_is_refused(name):
-    assert refusal(file_name_with_extension(), name, "OriginalFileName").field == "OriginalFileName"
+    assert refusal(file_name_with_extension(ORIGINAL_FILE_NAME), name, "OriginalFileName").field == "OriginalFileName"
 
 
 # --- attached media ----------------------------------------------------------------------------------
@@ -176,12 +180,15 @@ def test_file_id_is_at_most_32_characters():
     assert refusal(wangsu_file_id, "f" * 33, "fileId").field == "fileId"
 
 
-@pytest.mark.parametrize(("value", "expected"), [("0", "0"), ("1", "1"), (0, "0"), (1, "1")])
-def test_overwrite_accepts_zero_and_one(value, expected):
-    assert wangsu_overwrite(value, "overwrite") == expected
+# The API Center types overwrite "Integer ... 0(no) 1(Yes)" (documents.cdnetworks.com/document/api-doc/26505): the
+# client may send the number or its string, and the broker sends the number.
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), ("1", 1), (0, 0), (1, 1)])
+def test_overwrite_accepts_zero_and_one_and_returns_the_integer(value, expected):
+    result = wangsu_overwrite(value, "overwrite")
+    assert result == expected and type(result) is int
 
 
-@pytest.mark.parametrize("value", [True, False, 2, "2", "true", 1.0])
+@pytest.mark.parametrize("value", [True, False, 2, "2", "true", 1.0, " 1", "01", -1])
 def test_overwrite_refuses_the_rest(value):
     assert refusal(wangsu_overwrite, value, "overwrite").field == "overwrite"
 
@@ -191,3 +198,10 @@ def test_category_names_are_sent_as_the_doc_shows():
     assert wangsu_category_names(value, "categoryNames") == (
         '[{"childName":"c1","parentName":"p1"},{"childName":"c2","parentName":"p2"}]'
     )
+
+
+@pytest.mark.parametrize("name", ["subtitleId", "subtitle", "cmd", "domain", "workflowId", "waterMarkName",
+                                  "transCodeCombineName"])
+def test_every_documented_processing_field_of_get_upload_token_is_the_operators(name):
+    # API Center GetUploadToken documents both subtitleId and subtitle (up to 13 subtitles, Base64 JSON).
+    assert name in WANGSU_OPERATOR_FIELDS

@@ -1,8 +1,9 @@
 """Properties of the request validators (upload_broker.validation), for any input Hypothesis can think of.
 
-The example tables elsewhere pin single cases; these pin the rules: VOD counts bytes of UTF-8, not characters;
-extensions compare case-insensitively; tags parse the same from a string or a list; integers keep their bounds;
-and a validator either returns what goes upstream or raises InvalidParameter naming the field, nothing else.
+The example tables elsewhere pin single cases; these pin the rules: each text limit counts the unit its
+TEXT_LIMITS entry names (bytes of UTF-8 or characters), never the other; extensions compare case-insensitively;
+tags parse the same from a string or a list; integers keep their bounds; and a validator either returns what
+goes upstream or raises InvalidParameter naming the field, nothing else.
 """
 
 from __future__ import annotations
@@ -27,30 +28,37 @@ def utf8_len(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-# --- bytes, not characters -------------------------------------------------------------------------------
+VIDEO_TAG = v.TEXT_LIMITS[("CreateUploadVideo", "Tags")]
+VIDEO_FILE_NAME = v.TEXT_LIMITS[("CreateUploadVideo", "FileName")]
+tags_check = v.tag_list(VIDEO_TAG)
+
+
+# --- each limit counts its own unit ----------------------------------------------------------------------
 
 
 @SETTINGS
-@given(st.one_of(clean_text, multi_byte))
-@example("中" * 42 + "ab")  # 128 bytes exactly
-@example("中" * 43)  # 43 characters, 129 bytes
-@example("😀" * 32)  # 128 bytes in 32 characters
-@example("😀" * 32 + "a")
-def test_title_is_accepted_exactly_when_its_utf8_is_at_most_128_bytes(title):
-    check = v.TITLE.check
-    if utf8_len(title) <= v.TITLE_MAX_BYTES:
-        assert check(title, "Title") == title
+@given(st.sampled_from(sorted(v.TEXT_LIMITS)), st.one_of(clean_text, multi_byte))
+@example(("CreateUploadAttachedMedia", "Title"), "中" * 42 + "ab")  # 128 bytes exactly
+@example(("CreateUploadAttachedMedia", "Title"), "中" * 43)  # 43 characters, 129 bytes
+@example(("CreateUploadVideo", "Title"), "中" * 128)  # 128 characters, 384 bytes
+@example(("CreateUploadVideo", "Title"), "中" * 129)
+@example(("CreateUploadImage", "Title"), "😀" * 128)  # 128 characters, 512 bytes
+def test_a_text_limit_accepts_exactly_what_its_unit_allows(key, value):
+    limit = v.TEXT_LIMITS[key]
+    check = v.text(limit)
+    if limit.length(value) <= limit.maximum:
+        assert check(value, "Field") == value
     else:
         with pytest.raises(InvalidParameter) as refused:
-            check(title, "Title")
-        assert refused.value.field == "Title"
-        assert str(utf8_len(title)) in refused.value.message  # tells the caller the size it sent
+            check(value, "Field")
+        assert refused.value.field == "Field"
+        assert f"{limit.length(value)} {limit.unit}" in refused.value.message  # the size it sent, in the unit
 
 
 @SETTINGS
 @given(multi_byte, st.integers(1, 2048))
 def test_text_limits_count_bytes_and_character_limits_count_characters(value, limit):
-    by_bytes, by_chars = v.text(limit), v.text(max_chars=limit)
+    by_bytes, by_chars = v.text(v.Limit(limit, v.BYTES, "test")), v.text(v.Limit(limit, v.CHARACTERS, "test"))
     assert _accepts(by_bytes, value) == (utf8_len(value) <= limit)
     assert _accepts(by_chars, value) == (len(value) <= limit)
     # A byte limit is never more lenient than the same number of characters.
@@ -63,7 +71,7 @@ def test_text_limits_count_bytes_and_character_limits_count_characters(value, li
 def test_control_characters_are_refused_in_any_text(value):
     assume(any(ord(c) in _CONTROL for c in value))
     with pytest.raises(InvalidParameter):
-        v.text(10_000)(value, "Description")
+        v.text(v.Limit(10_000, v.BYTES, "test"))(value, "Description")
 
 
 def _accepts(check, value) -> bool:
@@ -89,8 +97,8 @@ def any_case(word: str):
 @given(stems, st.sampled_from(sorted(v.VOD_MEDIA_EXTENSIONS)).flatmap(any_case))
 def test_a_media_extension_is_accepted_in_any_case(stem, ext):
     name = f"{stem}.{ext}"
-    assume(utf8_len(name) <= v.FILE_NAME_MAX_BYTES)
-    assert v.file_name(v.VOD_MEDIA_EXTENSIONS)(name, "FileName") == name
+    assume(utf8_len(name) <= VIDEO_FILE_NAME.maximum)
+    assert v.file_name(v.VOD_MEDIA_EXTENSIONS, VIDEO_FILE_NAME)(name, "FileName") == name
     assert v.extension_of(name) == ext.lower()
 
 
@@ -99,7 +107,7 @@ def test_a_media_extension_is_accepted_in_any_case(stem, ext):
 def test_an_extension_vod_does_not_list_is_refused_naming_the_field(stem, ext):
     assume(ext.lower() not in v.VOD_MEDIA_EXTENSIONS)
     with pytest.raises(InvalidParameter) as refused:
-        v.file_name(v.VOD_MEDIA_EXTENSIONS)(f"{stem}.{ext}", "FileName")
+        v.file_name(v.VOD_MEDIA_EXTENSIONS, VIDEO_FILE_NAME)(f"{stem}.{ext}", "FileName")
     assert refused.value.field == "FileName"
 
 
@@ -138,16 +146,16 @@ def test_media_ext_fits_the_business_type_in_any_case_with_or_without_a_dot(busi
 # --- tags ------------------------------------------------------------------------------------------------
 
 tag = st.text(st.characters(codec="utf-8", exclude_characters="," + "".join(map(chr, _CONTROL))),
-              min_size=1, max_size=v.TAG_MAX_CHARS).map(str.strip).filter(bool)
+              min_size=1, max_size=VIDEO_TAG.maximum).map(str.strip).filter(bool)
 
 
 @SETTINGS
 @given(st.lists(tag, min_size=1, max_size=v.TAGS_MAX_COUNT))
 def test_tags_parse_the_same_from_a_list_or_a_comma_separated_string(tags):
-    from_list = v.tags(tags, "Tags")
-    from_text = v.tags(",".join(tags), "Tags")
+    from_list = tags_check(tags, "Tags")
+    from_text = tags_check(",".join(tags), "Tags")
     assert from_list == from_text == ",".join(tags)
-    assert v.tags(from_text, "Tags") == from_text  # idempotent: what goes upstream validates again
+    assert tags_check(from_text, "Tags") == from_text  # idempotent: what goes upstream validates again
 
 
 @SETTINGS
@@ -155,15 +163,15 @@ def test_tags_parse_the_same_from_a_list_or_a_comma_separated_string(tags):
 def test_more_than_16_tags_are_refused(tags):
     for value in (tags, ",".join(tags)):
         with pytest.raises(InvalidParameter) as refused:
-            v.tags(value, "Tags")
+            tags_check(value, "Tags")
         assert refused.value.field == "Tags"
 
 
 @SETTINGS
-@given(st.lists(tag, max_size=5), st.text(st.sampled_from("a中😀"), min_size=v.TAG_MAX_CHARS + 1, max_size=60))
+@given(st.lists(tag, max_size=5), st.text(st.sampled_from("a中😀"), min_size=VIDEO_TAG.maximum + 1, max_size=60))
 def test_a_tag_longer_than_32_characters_is_refused_even_if_short_in_bytes_elsewhere(tags, long_tag):
     with pytest.raises(InvalidParameter):
-        v.tags([*tags, long_tag], "Tags")
+        tags_check([*tags, long_tag], "Tags")
 
 
 @SETTINGS
@@ -171,16 +179,16 @@ def test_a_tag_longer_than_32_characters_is_refused_even_if_short_in_bytes_elsew
 def test_an_empty_tag_or_a_comma_inside_a_listed_tag_is_refused(tags, at):
     at = at % (len(tags) + 1)
     with pytest.raises(InvalidParameter):
-        v.tags(",".join([*tags[:at], " ", *tags[at:]]), "Tags")
+        tags_check(",".join([*tags[:at], " ", *tags[at:]]), "Tags")
     with pytest.raises(InvalidParameter):
-        v.tags([*tags[:at], "a,b", *tags[at:]], "Tags")
+        tags_check([*tags[:at], "a,b", *tags[at:]], "Tags")
 
 
 @SETTINGS
 @given(st.one_of(st.integers(), st.floats(), st.booleans(), st.dictionaries(st.text(), st.text(), max_size=2)))
 def test_tags_of_another_type_are_refused(value):
     with pytest.raises(InvalidParameter):
-        v.tags(value, "Tags")
+        tags_check(value, "Tags")
 
 
 # --- integers --------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ def test_validate_returns_strings_for_upstream_or_raises_a_400_naming_a_field(bo
     assert set(params) <= {f.name for f in operation.fields}
     assert {"Title", "FileName"} <= set(params)
     assert all(isinstance(value, str) for value in params.values())
-    assert utf8_len(params["Title"]) <= v.TITLE_MAX_BYTES
+    assert len(params["Title"]) <= v.TEXT_LIMITS[("CreateUploadVideo", "Title")].maximum
     json.dumps(params)  # and it serialises for the SDK
 
 

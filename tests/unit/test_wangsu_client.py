@@ -15,7 +15,7 @@ import requests
 
 from tests.fakes.wangsu import FakeWangsu
 from upload_broker.errors import InvalidParameter, Throttling, UpstreamError, UpstreamUnavailable
-from upload_broker.upstream_wangsu import WangsuClient, decode_put_policy_deadline
+from upload_broker.upstream_wangsu import PARAMETER_ERRORS, WangsuClient, decode_put_policy_deadline
 
 ACCESS_KEY = "AK-broker-test"
 SECRET_KEY = "SK-very-secret-do-not-leak-0123456789"
@@ -75,7 +75,7 @@ def test_a_file_id_resume_returns_the_same_video(fake, client):
     first = client.get_upload_token({"originFileName": "a.mp4", "fileId": "breakpoint-1"})
     again = client.get_upload_token({"originFileName": "a.mp4", "fileId": "breakpoint-1"})
     other = client.get_upload_token({"originFileName": "a.mp4", "fileId": "breakpoint-2"})
-    overwritten = client.get_upload_token({"originFileName": "a.mp4", "fileId": "breakpoint-1", "overwrite": "1"})
+    overwritten = client.get_upload_token({"originFileName": "a.mp4", "fileId": "breakpoint-1", "overwrite": 1})
 
     assert again["videoId"] == first["videoId"] and again["fileKey"] == first["fileKey"]
     assert other["videoId"] != first["videoId"]
@@ -104,7 +104,11 @@ def test_keep_alive_reuses_one_connection(fake, client):
         ({"originFileName": "x" * 37 + ".mp4"}, 1500, "originFileName"),
         ({}, 1606, "originFileName"),
         ({"originFileName": "  "}, 1606, "originFileName"),
-        ({"originFileName": "a.mp4", "overwrite": "2"}, 1608, "overwrite"),
+        ({"originFileName": "a.mp4", "overwrite": 2}, 1608, "overwrite"),
+        # overwrite is an Integer (API Center, documents.cdnetworks.com/document/api-doc/26505): in a JSON body the
+        # string "1" is not 0 or 1, so the broker must send the number.
+        ({"originFileName": "a.mp4", "overwrite": "1"}, 1608, "overwrite"),
+        ({"originFileName": "a.mp4", "overwrite": True}, 1608, "overwrite"),
         ({"originFileName": "a.mp4", "fileMd5": ""}, 1604, "fileMd5"),
         ({"originFileName": "a.mp4", "fileMd5": "0" * 33}, 1605, "fileMd5"),
         ({"originFileName": "a.mp4", "fileSize": "-1"}, 1609, "fileSize"),
@@ -117,8 +121,45 @@ def test_documented_parameter_errors_name_the_field(fake, client, params, upstre
         client.get_upload_token(params)
     assert fake.calls[0].response["code"] == upstream_code  # the fake's own validation produced it
     assert (caught.value.status, caught.value.code, caught.value.field) == (400, "InvalidParameter", field)
+    assert caught.value.message.endswith(f"(Wangsu code {upstream_code}).")  # the number, never as the Code
     assert caught.value.upstream_request_id
     _refused(caught.value)
+
+
+def test_overwrite_goes_as_a_json_number(fake, client):
+    client.get_upload_token({"originFileName": "a.mp4", "fileId": "f1", "overwrite": 1})
+    assert b'"overwrite":1' in fake.calls[0].body and fake.calls[0].params["overwrite"] == 1
+
+
+@pytest.mark.parametrize("code", sorted(PARAMETER_ERRORS))
+def test_every_documented_code_is_the_callers_fault_and_says_its_number(fake, client, code):
+    fake.inject(code=code)
+    with pytest.raises(InvalidParameter) as caught:
+        client.get_upload_token({"originFileName": "a.mp4"})
+    assert (caught.value.status, caught.value.code, caught.value.field) == (400, "InvalidParameter",
+                                                                           PARAMETER_ERRORS[code][0])
+    assert f"Wangsu code {code}" in caught.value.message
+
+
+@pytest.mark.parametrize("code", [1501, 1555, 1599, 1603, 1611, 1000, 1004, 1301, 500, 0, -1])
+def test_an_undocumented_code_is_an_upstream_error_not_the_callers_fault(fake, client, code):
+    fake.inject(code=code)
+    with pytest.raises(UpstreamError) as caught:
+        client.get_upload_token({"originFileName": "a.mp4"})
+    assert (caught.value.status, caught.value.code, caught.value.message) == (502, "UpstreamError", FAILED)
+    assert str(code) not in caught.value.message
+
+
+@pytest.mark.parametrize(("raw_code", "error"), [('"1500"', InvalidParameter), ('" 1608 "', InvalidParameter),
+                                                 ('"\u0661\u0665\u0660\u0660"', UpstreamError),  # Arabic-Indic
+                                                 ('"1500; DROP"', UpstreamError), ("1500.0", UpstreamError),
+                                                 ("true", UpstreamError), ('"InvalidParameter"', UpstreamError)])
+def test_only_a_plain_integer_code_is_read_as_one(fake, client, raw_code, error):
+    fake.inject(body=b'{"code": ' + raw_code.encode() + b', "message": "<script>x</script>"}')
+    with pytest.raises(error) as caught:
+        client.get_upload_token({"originFileName": "a.mp4"})
+    assert type(caught.value) is error
+    assert "<script>" not in caught.value.message and "DROP" not in caught.value.message
 
 
 def test_40_characters_is_still_accepted(client):
@@ -128,15 +169,10 @@ def test_40_characters_is_still_accepted(client):
 @pytest.mark.parametrize(
     ("inject", "error", "status", "code", "field", "message"),
     [
-        ({"code": 1607}, InvalidParameter, 400, "InvalidParameter", None, "Wangsu Cloud VoD refused the video source."),
-        (
-            {"code": 1555},
-            InvalidParameter,
-            400,
-            "InvalidParameter",
-            None,
-            "Wangsu Cloud VoD refused the request's parameters (code 1555).",
-        ),
+        ({"code": 1607}, InvalidParameter, 400, "InvalidParameter", None,
+         "Wangsu Cloud VoD refused the video source (Wangsu code 1607)."),
+        # Not in getUploadToken's error table, so not the caller's fault (it was a 400 before).
+        ({"code": 1555}, UpstreamError, 502, "UpstreamError", None, FAILED),
         ({"status": 401}, UpstreamError, 502, "UpstreamError", None, CREDENTIALS_REFUSED),
         ({"status": 403}, UpstreamError, 502, "UpstreamError", None, CREDENTIALS_REFUSED),
         ({"code": 403}, UpstreamError, 502, "UpstreamError", None, CREDENTIALS_REFUSED),
@@ -232,6 +268,24 @@ def test_the_fake_rejects_a_tampered_body(fake):
     headers.pop("X-WS-Timestamp")
     missing = requests.post(url, data=body, headers=headers, timeout=2)
     assert missing.json() == {"code": 401, "message": "Missing header: x-ws-timestamp"}
+
+
+@pytest.mark.parametrize(("content_type", "body", "code"), [
+    ("application/json; charset=utf-8", b'{"originFileName":"a.mp4","overwrite":1}', 200),
+    ("application/json; charset=utf-8", b'{"originFileName":"a.mp4","overwrite":"1"}', 1608),
+    ("application/json; charset=utf-8", b'{"originFileName":"a.mp4","overwrite":true}', 1608),
+    # The older page's curl example is form-encoded, where every value is text: there "1" is the value.
+    ("application/x-www-form-urlencoded; charset=utf-8", b"originFileName=a.mp4&overwrite=1", 200),
+    ("application/x-www-form-urlencoded; charset=utf-8", b"originFileName=a.mp4&overwrite=2", 1608),
+])
+def test_the_fake_takes_overwrite_as_the_integer_the_api_center_documents(fake, content_type, body, code):
+    from upload_broker.upstream_wangsu import sign_headers
+
+    headers = sign_headers(access_key=ACCESS_KEY, secret_key=SECRET_KEY, method="POST",
+                           uri="/vod/videoManage/getUploadToken", host=f"127.0.0.1:{fake.port}", body=body,
+                           timestamp=int(time.time()), content_type=content_type)
+    answer = requests.post(fake.url + "/vod/videoManage/getUploadToken", data=body, headers=headers, timeout=2)
+    assert answer.json()["code"] == code
 
 
 # --- time, retries and the budget ------------------------------------------------------------------
