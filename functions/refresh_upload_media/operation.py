@@ -5,14 +5,17 @@ file); anyone else gets the same 404 ResourceNotFound as for an asset that does 
 Response: RequestId, MediaId, UploadAddress, UploadAuth, Expiration.
 """
 
-from upload_broker.media_operations import IceRefresh
+from upload_broker.providers.ice import IceRefresh
 
 operation = IceRefresh(
     function="refresh_upload_media",
     action="RefreshUploadMedia",
     path="/v1/media/{MediaId}/refresh",
+    provider="ice",
     kind="media",
     id_field="MediaId",
-    not_found_code="ResourceNotFound",
-    not_found_message="The media asset does not exist.",
+    fields=(),
+    operator_fields=(),
+    size_field=None,
+    check=None,
 )

@@ -5,14 +5,17 @@ the source file); anyone else gets the same 404 as for a video that does not exi
 Response: RequestId, VideoId, UploadAddress, UploadAuth, Expiration.
 """
 
-from upload_broker.operations import VodRefresh
+from upload_broker.providers.vod import VodRefresh
 
 operation = VodRefresh(
     function="refresh_upload_video",
     action="RefreshUploadVideo",
     path="/v1/videos/{VideoId}/refresh",
-    kind="video",
+    provider="vod",
+    kind="video",  # an ImageId or an attached-media MediaId here is a 404: only videos are refreshed
     id_field="VideoId",
-    not_found_code="InvalidVideo.NotFound",
-    not_found_message="The video does not exist.",
+    fields=(),
+    operator_fields=(),
+    size_field=None,
+    check=None,
 )

@@ -137,8 +137,10 @@ class TokenVerifier:
                 "require": [],
             }
         )
-        self._jws = jwt.PyJWS()
+        self._jws = _parse_once(self._jwt) or jwt.PyJWS()
         self._keys = keys
+        if isinstance(keys, _StaticKey) and keys.key.algorithm == "HS256":
+            _check_hmac_key_once(self._jwt, keys.key.key)
         self._issuer = issuer
         self._audience = audience
         self._leeway = float(leeway_seconds)
@@ -198,9 +200,14 @@ class TokenVerifier:
         the JWKS endpoint is needed and cannot be reached.
         """
         token = _bearer_token(authorization)
-        header = self._header(token)
-        key = self._key_for(header)
-        payload = self._decode(token, key)
+        try:
+            header = self._header(token)
+            key = self._key_for(header)
+            payload = self._decode(token, key)
+        finally:
+            forget = getattr(self._jws, "forget", None)
+            if forget is not None:
+                forget()
         self._check_times(payload)
         return Principal(sub=_subject(payload), scopes=_scopes(payload), claims=payload)
 
@@ -342,6 +349,10 @@ class _StaticKey:
         self._key = key
         self._algorithms = frozenset({key.algorithm})
 
+    @property
+    def key(self) -> _Key:
+        return self._key
+
     def algorithms(self) -> frozenset[str]:
         return self._algorithms
 
@@ -365,6 +376,79 @@ def _hs256_key(secret: str) -> _Key:
             "BROKER_JWT_SECRET", "the secret is a public key or certificate, not a random secret"
         ) from None
     return _Key("HS256", secret_bytes)
+
+
+def _parse_once(decoder: Any) -> Any:
+    """A ``PyJWS`` that ``decoder`` (a ``jwt.PyJWT``) now decodes with, and that parses each token once.
+
+    :meth:`TokenVerifier.verify` reads a token's header (to choose the key) and then decodes it: with
+    plain PyJWT that parses and re-checks every segment twice, about a third of a token check. This
+    ``PyJWS`` keeps the last parse (``PyJWS._load``, a pure function of the token) per thread, for that
+    same token object only, until :meth:`verify` calls ``forget()``; everything else is PyJWT's own.
+    None, and PyJWT untouched, when ``decoder`` does not hold the plain ``PyJWS`` this expects.
+    """
+    import jwt
+
+    built = getattr(decoder, "_jws", None)
+    if type(built) is not jwt.PyJWS:
+        return None
+
+    class _OneParseJWS(jwt.PyJWS):
+        def __init__(self, options: Any) -> None:
+            super().__init__(options=options)
+            self._parsed = threading.local()
+
+        def _load(self, jwt: str | bytes) -> Any:
+            parsed = self._parsed
+            if getattr(parsed, "token", None) is jwt:
+                return parsed.result
+            result = super()._load(jwt)
+            parsed.token, parsed.result = jwt, result
+            return result
+
+        def forget(self) -> None:
+            self._parsed.token = self._parsed.result = None
+
+    # The same algorithms (PyJWT's defaults) and signature options as the PyJWS that PyJWT built.
+    jws = _OneParseJWS(options=dict(built.options))
+    decoder._jws = jws
+    return jws
+
+
+def _check_hmac_key_once(decoder: Any, secret: bytes) -> None:
+    """Make ``decoder`` (a ``jwt.PyJWT``) check the configured HS256 secret once, not on every token.
+
+    PyJWT's ``HMACAlgorithm.prepare_key`` re-checks the key on every decode (PEM and SSH prefixes, two DER
+    parses through ``cryptography``, a JSON parse: about a quarter of a token check), and
+    ``check_key_length`` builds a hash object to learn the digest size, although the key is always the
+    same configured secret, already checked by :func:`_hs256_key`. This registers, on this decoder's own
+    ``PyJWS`` only, an HS256 algorithm that answers both from one check made here for that very object
+    and defers to PyJWT for any other key. Without that ``PyJWS`` (another PyJWT), nothing changes.
+    """
+    from jwt import PyJWS
+    from jwt.algorithms import HMACAlgorithm
+
+    jws = getattr(decoder, "_jws", None)
+    if not isinstance(jws, PyJWS):
+        return
+
+    class _CheckedSecretHmac(HMACAlgorithm):
+        def prepare_key(self, key: str | bytes) -> bytes:
+            if key is secret:
+                return prepared
+            return super().prepare_key(key)
+
+        def check_key_length(self, key: bytes) -> str | None:
+            # PyJWT asks this on every decode too (building a hash object each time); same answer.
+            if key is prepared:
+                return length_note
+            return super().check_key_length(key)
+
+    algorithm = _CheckedSecretHmac(HMACAlgorithm.SHA256)
+    prepared = HMACAlgorithm.prepare_key(algorithm, secret)
+    length_note = HMACAlgorithm.check_key_length(algorithm, prepared)
+    jws.unregister_algorithm("HS256")
+    jws.register_algorithm("HS256", algorithm)
 
 
 def _pem_key(pem: str) -> _Key:

@@ -9,6 +9,11 @@ Messages are written for the caller and must never carry a secret, a token or li
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from upload_broker.audit import AuditContext
+
 
 class BrokerError(Exception):
     """Raised for any request the broker refuses or cannot serve; the root of the tree."""
@@ -16,6 +21,11 @@ class BrokerError(Exception):
     status: int = 500
     code: str = "InternalError"
     default_message: str = "The broker failed to handle the request."
+    # The upstream's own Code and Message, when the refusal translates them (the Message is never rendered).
+    upstream_code: str | None = None
+    upstream_message: str | None = None
+    # Who asked for what, for the audit record of a refusal (set once the route matched).
+    audit_context: AuditContext | None = None
 
     def __init__(
         self,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import re
@@ -86,7 +87,11 @@ class Response:
     def encoded_body(self) -> bytes:
         if self.body is None:
             return b""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _RESPONSE_ENCODER.encode(self.body).encode("utf-8")
+
+
+# Built once: ``json.dumps`` with any non-default option builds a new encoder on every call.
+_RESPONSE_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,23 @@ class Route:
     methods: tuple[str, ...] = ("POST",)
 
     def match(self, path: str) -> dict[str, str] | None:
-        regex = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.pattern)) + "/?$"
-        found = re.match(regex, path)
+        found = _route_regex(self.pattern).match(path)
         return found.groupdict() if found else None
+
+
+@functools.lru_cache(maxsize=256)
+def _route_regex(pattern: str) -> re.Pattern[str]:
+    """A route pattern's regex, compiled once per pattern (not once per request)."""
+    return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern)) + "/?$")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A successful answer: its JSON body and any headers of its own (an idempotent replay's
+    ``Idempotent-Replayed``)."""
+
+    body: dict[str, Any]
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class Endpoint:
@@ -107,7 +126,7 @@ class Endpoint:
 
     route: Route
 
-    def handle(self, request: Request, body: dict[str, Any], path_params: dict[str, str], request_id: str) -> dict:
+    def handle(self, request: Request, body: dict[str, Any], path_params: dict[str, str], request_id: str) -> Answer:
         raise NotImplementedError
 
 
@@ -220,7 +239,8 @@ def _dispatch(request: Request, endpoints: tuple[Endpoint, ...], request_id: str
         raise MethodNotAllowed((*endpoint.route.methods, "OPTIONS"))
 
     body = parse_json_body(request)
-    return Response(200, endpoint.handle(request, body, path_params, request_id))
+    answer = endpoint.handle(request, body, path_params, request_id)
+    return Response(200, answer.body, dict(answer.headers))
 
 
 def _match(endpoints: tuple[Endpoint, ...], path: str) -> tuple[Endpoint | None, dict[str, str]]:
@@ -241,12 +261,14 @@ def parse_json_body(request: Request) -> dict[str, Any]:
     media_type, _, params = content_type.partition(";")
     if media_type.strip().lower() != "application/json":
         raise UnsupportedMediaType()
-    charset = re.search(r"charset\s*=\s*\"?([\w-]+)", params, re.I)
+    charset = _CHARSET.search(params)
     if charset and charset.group(1).lower() not in ("utf-8", "utf8"):
         raise UnsupportedMediaType("Send the body as JSON in UTF-8.")
     try:
         text = request.body.decode("utf-8")
-        value = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+        if text.startswith("\ufeff"):
+            raise ValueError("a byte order mark")  # as json.loads refuses it
+        value = _BODY_DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidJSON() from None
     if not isinstance(value, dict):
@@ -266,6 +288,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# Built once (``json.loads`` with a hook builds a new decoder on every call); decoding keeps no state.
+_BODY_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+_CHARSET = re.compile(r"charset\s*=\s*\"?([\w-]+)", re.I)
 
 
 def _declared_length(request: Request) -> int:

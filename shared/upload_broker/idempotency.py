@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from upload_broker.errors import IdempotencyConflict, InvalidParameter
+from upload_broker.http import Answer
 from upload_broker.ledger.base import Ledger, LedgerUnavailable
 
 if TYPE_CHECKING:
+    from upload_broker.call import Call, Operation
     from upload_broker.http import Request
-    from upload_broker.operations import Call, Operation
 
 log = logging.getLogger("upload_broker.idempotency")
 
@@ -44,10 +45,7 @@ PENDING_GRACE_SECONDS = 10.0
 _VALID_KEY = re.compile(r"^[\x20-\x7e]{1,128}$")
 
 
-class ReplayedAnswer(dict):
-    """A kept answer sent again; :meth:`upload_broker.runtime.Broker.serve` adds ``response_headers``."""
-
-    response_headers = {"Idempotent-Replayed": "true"}
+REPLAYED_HEADERS = {"Idempotent-Replayed": "true"}
 
 
 def key_from(request: Request) -> str | None:
@@ -101,7 +99,7 @@ def claim(
     *,
     sleep: Callable[[float], None] = time.sleep,
     monotonic: Callable[[], float] = time.monotonic,
-) -> HeldKey | ReplayedAnswer:
+) -> HeldKey | Answer:
     """Hold ``key`` for this create, or return the answer kept for it (waiting for one in flight)."""
     ledger = call.broker.ledger
     budget = call.config.upstream_budget_seconds
@@ -117,7 +115,7 @@ def claim(
         if found.state == "started":
             return HeldKey(ledger, store_key, body_fingerprint, owner)
         if found.state == "done":
-            return ReplayedAnswer(found.response or {})
+            return Answer(dict(found.response or {}), REPLAYED_HEADERS)
         if found.state == "conflict":
             raise IdempotencyConflict()
         if monotonic() >= deadline:

@@ -27,15 +27,13 @@ from upload_broker.errors import InvalidParameter, MissingParameter, QuotaExceed
 from upload_broker.ledger.base import Ledger, LedgerUnavailable, Limit, LimitExceeded
 
 if TYPE_CHECKING:
+    from upload_broker.call import Call, Operation
     from upload_broker.config import Config
-    from upload_broker.operations import Call, Operation
 
 log = logging.getLogger("upload_broker.limits")
 
 MINUTE = 60.0
 DAY = 24 * 3600.0
-# The request fields, in order of preference, that declare an upload's size (dotted: inside an object).
-SIZE_FIELDS = {"FileSize": "FileSize", "FileInfo": "FileInfo.Size"}
 
 
 def check_rate(ledger: Ledger, config: Config, user: str, *, at: float) -> None:
@@ -53,18 +51,9 @@ def check_rate(ledger: Ledger, config: Config, user: str, *, at: float) -> None:
         ) from None
 
 
-def size_field(operation: Operation) -> str | None:
-    """The dotted name of the request field that declares ``operation``'s upload size, or None if it has none."""
-    explicit = getattr(operation, "size_field", None)
-    if explicit is not None:
-        return explicit or None  # "" says: this upstream takes no size
-    names = {getattr(spec, "name", None) for spec in getattr(operation, "fields", ())}
-    return next((dotted for name, dotted in SIZE_FIELDS.items() if name in names), None)
-
-
 def declared_bytes(operation: Operation, body: Mapping[str, Any], *, required: bool) -> int:
     """The size the create's body declares (0 when the upstream takes none); 400 if required and absent."""
-    dotted = size_field(operation)
+    dotted = operation.size_field  # declared by every operation: None when its upstream takes no size
     if dotted is None:
         return 0
     value: Any = body

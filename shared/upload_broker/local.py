@@ -27,9 +27,9 @@ from flask import Flask
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 
+from upload_broker.call import Operation
 from upload_broker.config import Config
 from upload_broker.http import MAX_BODY_BYTES
-from upload_broker.operations import Operation
 from upload_broker.runtime import Broker, fc_handler
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from upload_broker import audit
+from upload_broker.call import Call, Operation
 from upload_broker.config import Config, Credentials
 from upload_broker.errors import BrokerError, UpstreamError
 from upload_broker.http import (
+    Answer,
     Endpoint,
     EventKind,
     Headers,
@@ -39,7 +41,7 @@ from upload_broker.http import (
 )
 from upload_broker.ledger import Ledger, open_ledger
 from upload_broker.limits import check_rate
-from upload_broker.operations import Call, Operation
+from upload_broker.providers import UpstreamClient, provider_named
 
 log = logging.getLogger("upload_broker")
 
@@ -48,6 +50,8 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line, for Log Service; ``extra`` fields become keys."""
 
     _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+    # Built once: ``json.dumps`` with options builds a new encoder for every line.
+    _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -61,7 +65,7 @@ class JsonLogFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        return self._ENCODER.encode(entry)
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -93,10 +97,9 @@ class Broker:
         self.clock = clock
         self._ledger = ledger
         self._verifier = verifier
+        self._context_credentials: Credentials | None = None
         self._lock = threading.Lock()
-        self._vod: Any = None
-        self._ice: Any = None
-        self._wangsu: Any = None
+        self._clients: dict[str, UpstreamClient] = {}
 
     @classmethod
     def from_env(cls) -> Broker:
@@ -126,50 +129,23 @@ class Broker:
 
     @property
     def ledger(self) -> Ledger:
-        return self._once("_ledger", lambda: open_ledger(self.config.ledger_url))
+        return self._once("_ledger", lambda: open_ledger(self.config.ledger_url, credentials=self.ledger_credentials))
 
-    @property
-    def vod(self) -> Any:
-        return self._once("_vod", lambda: self._aliyun_rpc(
-            "vod", "2017-03-21", self.config.vod_region, self.config.vod_endpoint, "VOD",
-            request_module="aliyunsdkvod.request.v20170321"))
+    def ledger_credentials(self) -> Credentials | None:
+        """For the ledger (a Tablestore one signs every call), which runs outside any one request: the last
+        invocation context's credentials (fresher, python3.10 on FC), else the environment's."""
+        return self._context_credentials or self.config.credentials
 
-    @property
-    def ice(self) -> Any:
-        return self._once("_ice", lambda: self._aliyun_rpc(
-            "ice", "2020-11-09", self.config.ice_region, self.config.ice_endpoint, "ICE"))
-
-    def _aliyun_rpc(self, product: str, version: str, region: str, endpoint: str | None, service_name: str,
-                    request_module: str | None = None) -> Any:
-        from upload_broker.upstream_aliyun import AliyunRpc
-
-        return AliyunRpc(
-            product=product,
-            version=version,
-            region=region,
-            endpoint=endpoint,
-            connect_timeout=self.config.upstream_connect_timeout,
-            read_timeout=self.config.upstream_read_timeout,
-            request_module=request_module,
-            service_name=service_name,
-        )
-
-    @property
-    def wangsu(self) -> Any:
-        def build() -> Any:
-            from upload_broker.upstream_wangsu import WangsuClient
-
-            if not (self.config.wangsu_access_key and self.config.wangsu_secret_key):
-                raise UpstreamError("Wangsu Cloud VoD is not configured on this broker.")
-            return WangsuClient(
-                self.config.wangsu_access_key,
-                self.config.wangsu_secret_key,
-                self.config.wangsu_endpoint,
-                connect_timeout=self.config.upstream_connect_timeout,
-                read_timeout=self.config.upstream_read_timeout,
-            )
-
-        return self._once("_wangsu", build)
+    def upstream(self, provider: str) -> UpstreamClient:
+        """The client of the named provider (``providers/<name>.py``), built on first use and then reused
+        with its keep-alive pool; a function only pays for the upstream it calls."""
+        client = self._clients.get(provider)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(provider)
+                if client is None:
+                    client = self._clients[provider] = provider_named(provider).client(self.config)
+        return client
 
     def credentials(self, request: Request) -> Credentials:
         """The server's credentials: the invocation context's when it carries them, else the environment's.
@@ -179,12 +155,9 @@ class Broker:
         credentials are in ``ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET/_SECURITY_TOKEN``, read once at start);
         python3.10 still passes a Credentials struct per invocation, which is fresher, so it wins.
         """
-        found = getattr(request.context, "credentials", None)
-        key_id = getattr(found, "access_key_id", None) or getattr(found, "accessKeyId", None)
-        secret = getattr(found, "access_key_secret", None) or getattr(found, "accessKeySecret", None)
-        token = getattr(found, "security_token", None) or getattr(found, "securityToken", None)
-        if isinstance(key_id, str) and isinstance(secret, str) and key_id and secret:
-            return Credentials(key_id, secret, token if isinstance(token, str) and token else None)
+        found = _context_credentials(request)
+        if found is not None:
+            return found
         if self.config.credentials is not None:
             return self.config.credentials
         raise UpstreamError(
@@ -198,12 +171,10 @@ class Broker:
         return tuple(BoundOperation(op, self) for op in operations)
 
     def serve(self, request: Request, endpoints: tuple[Endpoint, ...]) -> Response:
-        response = serve(request, endpoints, allowed_origins=self.config.allowed_origins, on_error=self._log_refusal)
-        # An answer may carry headers of its own (an idempotent replay's ``Idempotent-Replayed``).
-        extra = getattr(response.body, "response_headers", None)
-        if extra:
-            response.headers.update(extra)
-        return response
+        found = _context_credentials(request)
+        if found is not None:
+            self._context_credentials = found
+        return serve(request, endpoints, allowed_origins=self.config.allowed_origins, on_error=self._log_refusal)
 
     def _log_refusal(self, request: Request, request_id: str, error: BrokerError) -> None:
         """Log and audit every refusal, in one place (``serve`` calls this for each ``BrokerError``)."""
@@ -218,7 +189,7 @@ class Broker:
                 "upstream_request_id": error.upstream_request_id,
             },
         )
-        audit.refused(self, request, request_id, error, getattr(error, "audit_context", None))
+        audit.refused(self, request, request_id, error, error.audit_context)
 
 
 @dataclass(frozen=True)
@@ -232,7 +203,7 @@ class BoundOperation(Endpoint):
     def route(self):  # type: ignore[override]
         return self.operation.route
 
-    def handle(self, request: Request, body: dict, path_params: dict[str, str], request_id: str) -> dict:
+    def handle(self, request: Request, body: dict, path_params: dict[str, str], request_id: str) -> Answer:
         operation = self.operation
         user = None
         try:
@@ -245,10 +216,21 @@ class BoundOperation(Endpoint):
             return operation.run(call)
         except BrokerError as error:
             # For the audit record: who (None until the token is verified), what, on which resource.
-            error.audit_context = audit.AuditContext(  # type: ignore[attr-defined]
+            error.audit_context = audit.AuditContext(
                 user, operation.action, path_params.get(operation.id_field)
             )
             raise
+
+
+def _context_credentials(request: Request) -> Credentials | None:
+    """The credentials the invocation context carries (python3.10 on FC), or None."""
+    found = getattr(request.context, "credentials", None)
+    key_id = getattr(found, "access_key_id", None) or getattr(found, "accessKeyId", None)
+    secret = getattr(found, "access_key_secret", None) or getattr(found, "accessKeySecret", None)
+    token = getattr(found, "security_token", None) or getattr(found, "securityToken", None)
+    if isinstance(key_id, str) and isinstance(secret, str) and key_id and secret:
+        return Credentials(key_id, secret, token if isinstance(token, str) and token else None)
+    return None
 
 
 def fc_handler(broker: Broker, operations: Iterable[Operation]) -> Callable[[Any, Any], Any]:

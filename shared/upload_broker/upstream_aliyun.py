@@ -5,12 +5,13 @@ an ``AcsClient`` keeps a pooled keep-alive ``Session``, so warm invocations reus
 endpoints are called over HTTPS (the SDK's default is plain HTTP), with explicit connect and read
 timeouts, and with the SDK's own retries off: the broker decides what may be retried.
 
-Retry rules (the SDK never retries VOD calls itself):
-- a refresh is retried on throttling, 5xx and connection errors with full-jitter backoff, inside the
-  request's total time budget;
-- a create is retried only when the upstream provably did not act: the connection was never made, or the
-  upstream answered with throttling. After a read timeout or a dropped connection it may have created
-  a resource, so the broker answers 503 instead of creating a second one.
+Retries follow :mod:`upload_broker.retry` (the SDK's own are off): at most three attempts inside the request's
+budget, full-jitter backoff, and a retry quota per product per instance, so a failing upstream sees about one
+call per request. What may be retried:
+- a refresh, on throttling, 5xx and connection errors;
+- a create only when the upstream provably did not act: the connection was never made, or the upstream
+  answered with throttling. After a read timeout or a dropped connection it may have created a resource,
+  so the broker answers 503 instead of creating a second one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import importlib
 import json
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +36,9 @@ from upload_broker.errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
+from upload_broker.retry import Budget, Retrier, Retryable, RetryQuota
+
+__all__ = ["AliyunRpc", "Budget"]
 
 log = logging.getLogger("upload_broker.upstream")
 
@@ -44,39 +48,28 @@ log = logging.getLogger("upload_broker.upstream")
 for _name in ("aliyunsdkcore", "aliyunsdkcore.client", "aliyunsdkcore.http.http_response"):
     logging.getLogger(_name).disabled = True
 
-# Credential problems of the *server* (its AccessKey, STS token, clock or RAM policy): the caller can do
-# nothing about them, so they are 502s. Codes from the Alibaba Cloud API error center (common errors).
-SERVER_CREDENTIAL_CODES = (
-    "InvalidAccessKeyId",
-    "InvalidAccessKeySecret",
-    "SignatureDoesNotMatch",
-    "SignatureNonceUsed",
-    "InvalidTimeStamp",
-    "InvalidSecurityToken",
-    "IncompleteSignature",
-    "Forbidden",
-    "NoPermission",
-    "InvalidApi.NotPurchase",
-    "UnsupportedSignatureType",
-    "MissingSecurityToken",
-    "InvalidAction",
-)
-RETRYABLE_SERVER_STATUSES = (500, 502, 503, 504)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """A deadline shared by every attempt of one upstream call."""
-
-    deadline: float
-    clock: Callable[[], float] = time.monotonic
-
-    @classmethod
-    def of(cls, seconds: float, clock: Callable[[], float] = time.monotonic) -> Budget:
-        return cls(clock() + seconds, clock)
-
-    def remaining(self) -> float:
-        return self.deadline - self.clock()
+# Problems of the *server's* own credentials, signature, clock or RAM permissions: the caller can do nothing
+# about them, so they are 502s. Matched exactly, as the Alibaba Cloud API error center lists them (public
+# gateway errors, https://error-center.alibabacloud.com/status/product/Public, and VOD's common errors,
+# https://www.alibabacloud.com/help/doc-detail/52841.htm): a prefix would also catch codes a client can act on.
+SERVER_CREDENTIAL_CODES = frozenset({
+    "InvalidAccessKeyId", "InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive", "InvalidAccessKeySecret",
+    "SignatureDoesNotMatch", "IncompleteSignature", "SignatureNonceUsed", "InvalidSignatureMethod",
+    "UnsupportedSignatureType", "InvalidTimeStamp.Expired", "InvalidTimeStamp.Format", "MissingSecurityToken",
+    "InvalidSecurityToken.Expired", "InvalidSecurityToken.Malformed", "InvalidSecurityToken.MismatchWithAccessKey",
+    "Forbidden", "Forbidden.RAM", "Forbidden.NoPermission", "Forbidden.AccessKeyDisabled", "Forbidden.SubUser",
+    "NoPermission", "InvalidApi.NotPurchase", "InvalidAction.NotFound", "InvalidVersion",
+})
+# The account's own state (VOD common errors: "OperationDenied: Your account does not open VOD service yet",
+# "OperationDenied.Suspended: ... overdue payments"): the operator's to fix, so 502 as well.
+ACCOUNT_CODES = frozenset({"OperationDenied", "OperationDenied.Suspended"})
+# Throttling, whatever the status: the gateway's Throttling.User / .Api / .System (status 400) and ICE's
+# "RequestsTooFrequent" (403, IMS error codes https://help.aliyun.com/document_detail/197855.html).
+THROTTLING_CODES = frozenset({"Throttling", "Throttling.User", "Throttling.Api", "Throttling.System",
+                              "RequestsTooFrequent"})
+# An upstream Code is passed to a client only if it looks like one (``InvalidVideo.NotFound``): never text
+# that could carry something else.
+_SAFE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9]{0,39}(\.[A-Za-z][A-Za-z0-9]{0,39}){0,3}")
 
 
 class AliyunRpc:
@@ -95,6 +88,7 @@ class AliyunRpc:
         request_module: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        quota: RetryQuota | None = None,
         service_name: str = "the upstream",
     ) -> None:
         self.product = product
@@ -113,11 +107,11 @@ class AliyunRpc:
         self.read_timeout = read_timeout
         self.pool_size = pool_size
         self.request_module = request_module
-        self._sleep = sleep
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self.retrier = Retrier(quota or RetryQuota(), sleep=sleep, rng=rng)
         self._lock = threading.Lock()
         self._client: Any = None
         self._client_credentials: Credentials | None = None
+        self._request_classes: dict[str, Any] = {}
 
     # -- clients ------------------------------------------------------------------------------------
 
@@ -152,8 +146,11 @@ class AliyunRpc:
 
     def _request(self, action: str, params: dict[str, str]) -> Any:
         if self.request_module:
-            module = importlib.import_module(f"{self.request_module}.{action}Request")
-            request = getattr(module, f"{action}Request")()
+            request_class = self._request_classes.get(action)
+            if request_class is None:
+                module = importlib.import_module(f"{self.request_module}.{action}Request")
+                request_class = self._request_classes[action] = getattr(module, f"{action}Request")
+            request = request_class()
         else:
             from aliyunsdkcore.request import CommonRequest
 
@@ -173,13 +170,15 @@ class AliyunRpc:
         action: str,
         params: dict[str, str],
         *,
-        credentials: Credentials,
+        credentials: Credentials | None,
         budget: Budget,
         idempotent: bool,
     ) -> dict[str, Any]:
         """Call ``action`` and return its JSON response; every failure becomes a :class:`BrokerError`."""
-        attempt = 0
-        while True:
+        if credentials is None:
+            raise UpstreamError(f"{self.service_name} needs the server's credentials.")
+
+        def attempt(number: int) -> dict[str, Any]:
             remaining = budget.remaining()
             if remaining <= 0.05:
                 raise UpstreamUnavailable(f"{self.service_name} did not answer within the time budget.")
@@ -191,83 +190,86 @@ class AliyunRpc:
                 body = self.client_for(credentials).do_action_with_exception(request)
                 return json.loads(body)
             except Exception as exc:  # noqa: BLE001 - every SDK failure is translated right here
-                error, retryable = self._translate(exc, action, idempotent)
+                error, retryable, timed_out = self._translate(exc, action, idempotent)
                 log.warning(
                     "upstream call failed",
                     extra={
                         "upstream": self.product,
                         "action": action,
-                        "attempt": attempt + 1,
+                        "attempt": number + 1,
                         "code": error.code,
-                        "upstream_code": getattr(error, "upstream_code", None),
+                        "upstream_code": error.upstream_code,
                         "upstream_request_id": error.upstream_request_id,
                         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
                     },
                 )
-            if not retryable:
-                raise error
-            # Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"), never past the budget.
-            delay = self._rng.uniform(0, min(1.0, 0.1 * (2**attempt)))
-            if budget.remaining() - delay <= 0.1:
-                raise error
-            self._sleep(delay)
-            attempt += 1
+                if retryable:
+                    raise Retryable(error, retry_after=None, timed_out=timed_out) from None
+                raise error from None
 
-    def _translate(self, exc: Exception, action: str, idempotent: bool) -> tuple[BrokerError, bool]:
+        return self.retrier.run(attempt, budget=budget)
+
+    def _translate(self, exc: Exception, action: str, idempotent: bool) -> tuple[BrokerError, bool, bool]:
+        """The broker's error for an SDK failure, whether it may be retried, and whether it timed out."""
         from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 
         if isinstance(exc, ServerException):
-            return self._translate_server(exc, idempotent)
+            error, retryable = self._translate_server(exc, idempotent)
+            return error, retryable, False
         if isinstance(exc, ClientException) and exc.get_error_code() == "SDK.HttpError":
             # The SDK flattens requests' exceptions to text; its class name survives in that text.
             text = exc.get_error_msg() or ""
             never_sent = any(s in text for s in ("NewConnectionError", "ConnectTimeout", "Connection refused",
                                                   "Name or service not known", "Failed to resolve"))
-            if "Read timed out" in text or "ReadTimeout" in text:
+            timed_out = "Read timed out" in text or "ReadTimeout" in text
+            if timed_out:
                 message = f"{self.service_name} did not answer in time."
             else:
                 message = f"{self.service_name} could not be reached."
-            return UpstreamUnavailable(message), idempotent or never_sent
+            return UpstreamUnavailable(message), idempotent or never_sent, timed_out
         if isinstance(exc, ValueError):
-            return UpstreamError(f"{self.service_name} sent a response the broker could not read."), False
+            return UpstreamError(f"{self.service_name} sent a response the broker could not read."), False, False
         log.error("unexpected upstream client failure", extra={"action": action, "type": type(exc).__name__})
-        return UpstreamError(f"{self.service_name} call failed."), False
+        return UpstreamError(f"{self.service_name} call failed."), False, False
 
     def _translate_server(self, exc: Any, idempotent: bool) -> tuple[BrokerError, bool]:
         code = exc.get_error_code() or "Unknown"
         status = exc.get_http_status() or 500
         request_id = exc.get_request_id()
-        if code.startswith("Throttling") or status == 429:
-            error: BrokerError = Throttling(
-                f"{self.service_name} is throttling requests; retry after the time in Retry-After.",
-                retry_after=1,
-                upstream_request_id=request_id,
-            )
+        error: BrokerError
+        retryable = False
+        if code in THROTTLING_CODES or status == 429:
+            error = Throttling(f"{self.service_name} is throttling requests; retry after the time in Retry-After.",
+                               retry_after=1, upstream_request_id=request_id)
             # Throttling is an explicit refusal: nothing was created, so even a create may retry.
-            return _tag(error, code), True
-        if any(code == c or code.startswith(c + ".") for c in SERVER_CREDENTIAL_CODES):
-            return _tag(UpstreamError(f"{self.service_name} refused the broker's own credentials or permissions.",
-                                      upstream_request_id=request_id), code), False
-        if status >= 500:
-            if status == 503 or code == "ServiceUnavailable":
+            retryable = True
+        elif code in SERVER_CREDENTIAL_CODES:
+            error = UpstreamError(f"{self.service_name} refused the broker's own credentials or permissions.",
+                                  upstream_request_id=request_id)
+        elif code in ACCOUNT_CODES:
+            error = UpstreamError(f"{self.service_name} is not available to this broker's account.",
+                                  upstream_request_id=request_id)
+        elif status >= 500:
+            if status == 503 or code in ("ServiceUnavailable", "ServiceUnAvailable"):
                 error = UpstreamUnavailable(f"{self.service_name} is unavailable.", upstream_request_id=request_id)
             else:
                 error = UpstreamError(f"{self.service_name} failed to handle the request.",
                                       upstream_request_id=request_id)
-            return _tag(error, code), idempotent
-        if status == 404:
-            return _tag(NotFound(_client_message(code, self.service_name), code=code,
-                                 upstream_request_id=request_id), code), False
-        if 400 <= status < 500:
-            return _tag(BadRequest(_client_message(code, self.service_name), code=code, status=400,
-                                   upstream_request_id=request_id), code), False
-        return _tag(UpstreamError(f"{self.service_name} answered unexpectedly.", upstream_request_id=request_id),
-                    code), False
-
-
-def _tag(error: BrokerError, upstream_code: str) -> BrokerError:
-    error.upstream_code = upstream_code  # type: ignore[attr-defined]
-    return error
+            retryable = idempotent
+        elif not _SAFE_CODE.fullmatch(code):
+            error = UpstreamError(f"{self.service_name} refused the request.", upstream_request_id=request_id)
+        elif status == 404:
+            error = NotFound(_client_message(code, self.service_name), code=code, upstream_request_id=request_id)
+        elif 400 <= status < 500:
+            error = BadRequest(_client_message(code, self.service_name), code=code, status=400,
+                               upstream_request_id=request_id)
+        else:
+            error = UpstreamError(f"{self.service_name} answered unexpectedly.", upstream_request_id=request_id)
+        error.upstream_code = code
+        # Kept for the flows' own checks (a create refused for an operator setting); never rendered or logged:
+        # for some codes the upstream's Message echoes request details.
+        error.upstream_message = exc.get_error_msg() or None
+        return error, retryable
 
 
 # Our own words for the codes a client can act on; the upstream's Message text is never relayed, since

@@ -11,8 +11,8 @@ from tests import ledger_fixtures
 from tests.functional import ledger_helpers
 from tests.functional.ledger_helpers import VIDEO, create
 from upload_broker import idempotency
+from upload_broker.call import Call
 from upload_broker.errors import IdempotencyConflict
-from upload_broker.operations import Call
 
 # Fixtures used here (module attributes, so pytest finds them).
 ledger_url = ledger_fixtures.ledger_url

@@ -70,29 +70,61 @@ def test_unset_quotas_are_unlimited(client, auth):
 # --- bytes per day ----------------------------------------------------------------------------------------
 
 
+# Every create route whose upstream takes a size, and a body declaring ``size`` bytes (None: not declared).
+SIZED_CREATES = {
+    "create_upload_video": ("/v1/videos", "FileSize", lambda size: {
+        "Title": "t", "FileName": "a.mp4", **({} if size is None else {"FileSize": size})}),
+    "create_upload_attached_media": ("/v1/attached-media", "FileSize", lambda size: {
+        "BusinessType": "watermark", "MediaExt": "png", **({} if size is None else {"FileSize": size})}),
+    "create_upload_media": ("/v1/media", "FileInfo.Size", lambda size: {"FileInfo": {
+        "Type": "video", "Name": "a", "Ext": "mp4", **({} if size is None else {"Size": size})}}),
+}
+
+
+def test_every_create_that_declares_a_size_is_under_the_byte_quota_tests():
+    from upload_broker.local import discover_operations
+
+    declared = {op.function: op.size_field for op in discover_operations() if op.is_create and op.size_field}
+    assert declared == {function: field for function, (_, field, _) in SIZED_CREATES.items()}
+
+
+def upstream_calls(fake_vod, fake_ice) -> int:
+    return fake_vod.call_count() + fake_ice.call_count()
+
+
+@pytest.mark.parametrize("function", sorted(SIZED_CREATES))
 @pytest.mark.parametrize("settings", [{"quota_bytes_per_day": 5000}])
-def test_with_a_byte_quota_a_create_must_declare_its_size(client, auth, fake_vod):
-    response = create(client, auth, body={"Title": "t", "FileName": "a.mp4"})
+def test_with_a_byte_quota_a_create_must_declare_its_size(client, auth, fake_vod, fake_ice, function):
+    path, field, body = SIZED_CREATES[function]
+    response = client.post(path, json=body(None), headers=auth())
     assert response.status_code == 400
-    assert (response.json["Code"], response.json["Field"]) == ("MissingParameter", "FileSize")
-    assert fake_vod.call_count() == 0
+    assert (response.json["Code"], response.json["Field"]) == ("MissingParameter", field)
+    assert upstream_calls(fake_vod, fake_ice) == 0
 
 
+@pytest.mark.parametrize("function", sorted(SIZED_CREATES))
 @pytest.mark.parametrize("settings", [{"quota_bytes_per_day": 5000}])
-def test_declared_bytes_are_counted_per_rolling_day(client, auth, clock, fake_vod):
-    assert create(client, auth, body={**VIDEO, "FileSize": 3000}).status_code == 200
+def test_declared_bytes_are_counted_per_rolling_day(client, auth, clock, fake_vod, fake_ice, function):
+    path, _, body = SIZED_CREATES[function]
+
+    def post(size, user="alice"):
+        return client.post(path, json=body(size), headers=auth(user))
+
+    assert post(3000).status_code == 200
     clock.advance(10)
-    assert create(client, auth, body={**VIDEO, "FileSize": 1500}).status_code == 200
+    assert post(1500).status_code == 200
     clock.advance(10)
 
-    refused = create(client, auth, body={**VIDEO, "FileSize": 1000})
+    refused = post(1000)
     assert (refused.status_code, refused.json["Code"]) == (429, "QuotaExceeded")
     assert refused.headers["Retry-After"] == str(DAY - 20)
-    assert create(client, auth, body={**VIDEO, "FileSize": 500}).status_code == 200  # exactly fits
+    assert post(500).status_code == 200  # exactly fits
 
-    too_big = create(client, auth, user="bob", body={**VIDEO, "FileSize": 5001})
+    too_big = post(5001, user="bob")
     assert too_big.status_code == 429 and "whole daily quota" in too_big.json["Message"]
-    assert fake_vod.call_count("CreateUploadVideo") == 3
+    too_big = post(10**12, user="carol")  # ICE's FileInfo.Size once counted as 0 bytes
+    assert too_big.status_code == 429
+    assert upstream_calls(fake_vod, fake_ice) == 3
 
 
 # --- requests per minute ----------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_refresh_accepts_an_empty_json_object(client, auth, fake_vod):
 
 
 def test_expiration_falls_back_to_seconds_when_no_utc_time(fake_vod):
-    from upload_broker.operations import upload_auth_expiration
+    from upload_broker.flows import upload_auth_expiration
 
     auth = base64.b64encode(json.dumps({"Expiration": "3000"}).encode()).decode()
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -311,7 +311,19 @@ def test_server_credentials_refused_is_502(client, auth, fake_vod):
     assert "wrong-secret" not in response.get_data(as_text=True)
 
 
-def test_refresh_retries_throttling_and_5xx_then_succeeds(client, auth, fake_vod):
+@pytest.mark.parametrize("second", [dict(status=500, code="InternalError"), dict(drop=True)])
+def test_refresh_retries_throttling_and_5xx_then_succeeds(client, auth, fake_vod, second):
+    video_id = create_video(client, auth)["VideoId"]
+    fake_vod.inject("RefreshUploadVideo", status=400, code="Throttling.User")
+    fake_vod.inject("RefreshUploadVideo", **second)
+
+    response = client.post(f"/v1/videos/{video_id}/refresh", headers=auth())
+
+    assert response.status_code == 200, response.json
+    assert fake_vod.call_count("RefreshUploadVideo") == 3
+
+
+def test_a_refresh_makes_three_attempts_at_most(client, auth, fake_vod):
     video_id = create_video(client, auth)["VideoId"]
     fake_vod.inject("RefreshUploadVideo", status=400, code="Throttling.User")
     fake_vod.inject("RefreshUploadVideo", status=500, code="InternalError")
@@ -319,8 +331,8 @@ def test_refresh_retries_throttling_and_5xx_then_succeeds(client, auth, fake_vod
 
     response = client.post(f"/v1/videos/{video_id}/refresh", headers=auth())
 
-    assert response.status_code == 200, response.json
-    assert fake_vod.call_count("RefreshUploadVideo") == 4
+    assert (response.status_code, response.json["Code"]) == (503, "UpstreamUnavailable")
+    assert fake_vod.call_count("RefreshUploadVideo") == 3
 
 
 def test_create_is_not_retried_after_a_read_timeout(client, auth, fake_vod):
