@@ -281,10 +281,12 @@ def _bearer_token(authorization: str | None) -> str:
     if authorization is not None and len(authorization) > MAX_TOKEN_BYTES + 64:
         raise Unauthorized("The bearer token is larger than 8 KiB.")
     if authorization is None or not authorization.strip():
-        raise Unauthorized("Send the token in an Authorization: Bearer <token> header.")
+        raise Unauthorized("Send the token in an Authorization: Bearer <token> header.", error=None)
     parts = authorization.strip().split(" ")
     if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1]:
-        raise Unauthorized("The Authorization header must be 'Bearer <token>', with one space between.")
+        # Another scheme (Basic, ...) attempted no bearer token at all: a challenge without an error code.
+        raise Unauthorized("The Authorization header must be 'Bearer <token>', with one space between.",
+                           error="invalid_request" if parts[0].lower() == "bearer" else None)
     token = parts[1]
     if len(token) > MAX_TOKEN_BYTES:
         raise Unauthorized("The bearer token is larger than 8 KiB.")

@@ -16,6 +16,9 @@ from upload_broker.errors import ConfigError
 from upload_broker.ledger import TABLESTORE_SCHEMES, parse_tablestore_url
 
 _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
+# ICE CreateUploadMedia: "本接口目前仅支持华东 2(上海)、华北 2(北京)、华南 1(深圳)地域"
+# (https://help.aliyun.com/document_detail/440767.html, usage limits).
+ICE_UPLOAD_REGIONS = ("cn-shanghai", "cn-beijing", "cn-shenzhen")
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,7 @@ class Config:
             credentials=credentials,
             vod_region=env.region("VOD_REGION", "cn-shanghai"),
             vod_endpoint=env.url("VOD_ENDPOINT"),
-            ice_region=env.region("ICE_REGION", "cn-shanghai"),
+            ice_region=env.region("ICE_REGION", "cn-shanghai", allowed=ICE_UPLOAD_REGIONS),
             ice_endpoint=env.url("ICE_ENDPOINT"),
             wangsu_access_key=wangsu_key,
             wangsu_secret_key=wangsu_secret,
@@ -143,7 +146,7 @@ class Config:
             ice_app_id=env.text("ICE_APP_ID"),
             ice_entity_id=env.text("ICE_ENTITY_ID"),
             ice_workflow_id=env.text("ICE_WORKFLOW_ID"),
-            ice_upload_target_config=env.json_object("ICE_UPLOAD_TARGET_CONFIG"),
+            ice_upload_target_config=env.ice_upload_target_config("ICE_UPLOAD_TARGET_CONFIG"),
             ice_callback_url=env.url("ICE_CALLBACK_URL"),
             jwt_secret=jwt_secret,
             jwt_public_key=public_key,
@@ -179,10 +182,30 @@ class _Env:
         value = value.strip()
         return value or None
 
-    def region(self, name: str, default: str) -> str:
+    def region(self, name: str, default: str, *, allowed: tuple[str, ...] | None = None) -> str:
         value = self.text(name) or default
         if not _REGION.match(value):
             raise ConfigError(name, f"{value!r} is not a region ID such as cn-shanghai")
+        if allowed is not None and value not in allowed:
+            raise ConfigError(name, f"{value} is not a region this upstream serves uploads in ({', '.join(allowed)})")
+        return value
+
+    def ice_upload_target_config(self, name: str) -> str | None:
+        """ICE's UploadTargetConfig: a JSON object whose StorageType is "oss" (the only value CreateUploadMedia
+        takes: "StorageType 取值:仅支持 oss", https://help.aliyun.com/document_detail/440767.html) and whose
+        StorageLocation names the storage address."""
+        import json
+
+        value = self.json_object(name)
+        if value is None:
+            return None
+        parsed = json.loads(value)
+        if parsed.get("StorageType") != "oss":
+            raise ConfigError(name, 'StorageType must be "oss", the only storage type CreateUploadMedia takes')
+        location = parsed.get("StorageLocation")
+        if not isinstance(location, str) or not location.strip():
+            raise ConfigError(name, "StorageLocation must name the storage address, such as "
+                                    "outin-xxx.oss-cn-shanghai.aliyuncs.com")
         return value
 
     def url(self, name: str) -> str | None:

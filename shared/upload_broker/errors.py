@@ -123,8 +123,15 @@ class Unauthorized(BrokerError):
     code = "Unauthorized"
     default_message = "A valid bearer token is required."
 
+    def __init__(self, message: str | None = None, *, error: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        # RFC 6750 section 3.1: a request without any token gets a challenge with no error code;
+        # "invalid_request" for a malformed Authorization header, "invalid_token" for a bad token.
+        self.error = error
+
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer error="invalid_token"'} | super().headers()
+        challenge = f'Bearer error="{self.error}"' if self.error else "Bearer"
+        return {"WWW-Authenticate": challenge} | super().headers()
 
 
 class Forbidden(BrokerError):

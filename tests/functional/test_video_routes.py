@@ -231,6 +231,19 @@ def test_bad_tokens_are_401_with_www_authenticate(client, fake_vod, authorizatio
     assert fake_vod.call_count() == 0
 
 
+@pytest.mark.parametrize(("authorization", "challenge"), [
+    (None, "Bearer"),  # RFC 6750 section 3.1: no token at all, no error code
+    ("Basic YWxpY2U6cHc=", "Bearer"),  # another scheme: no bearer token was attempted
+    ("Bearer", 'Bearer error="invalid_request"'),
+    ("Bearer a b", 'Bearer error="invalid_request"'),
+    ("Bearer not.a.jwt", 'Bearer error="invalid_token"'),
+])
+def test_the_challenge_says_what_was_wrong_only_when_a_token_was_sent(client, authorization, challenge):
+    headers = {} if authorization is None else {"Authorization": authorization}
+    response = client.post("/v1/videos", json=VIDEO, headers=headers)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == challenge
+
+
 # --- operator policy ---------------------------------------------------------------------------------
 
 

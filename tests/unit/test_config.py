@@ -55,6 +55,12 @@ def test_secrets_do_not_appear_in_repr():
         ({**BASE, "VOD_ENDPOINT": "http://127.0.0.1:port"}, "VOD_ENDPOINT"),
         ({**BASE, "VOD_CALLBACK_URL": "ftp://x"}, "VOD_CALLBACK_URL"),
         ({**BASE, "ICE_UPLOAD_TARGET_CONFIG": "[1]"}, "ICE_UPLOAD_TARGET_CONFIG"),
+        ({**BASE, "ICE_UPLOAD_TARGET_CONFIG": '{"StorageType":"vod","StorageLocation":"x"}'},
+         "ICE_UPLOAD_TARGET_CONFIG"),
+        ({**BASE, "ICE_UPLOAD_TARGET_CONFIG": '{"StorageType":"oss"}'}, "ICE_UPLOAD_TARGET_CONFIG"),
+        ({**BASE, "ICE_REGION": "cn-hangzhou"}, "ICE_REGION"),  # CreateUploadMedia: Shanghai, Beijing, Shenzhen
+        ({**BASE, "FC_FUNCTION_NAME": "upload-broker-create-upload-video"}, "BROKER_LEDGER_URL"),  # SQLite on FC
+        ({**BASE, "FC_FUNCTION_NAME": "f", "BROKER_LEDGER_URL": "sqlite:///tmp/l.db"}, "BROKER_LEDGER_URL"),
         ({**BASE, "BROKER_ALLOWED_ORIGINS": "app.example.com"}, "BROKER_ALLOWED_ORIGINS"),
         ({**BASE, "BROKER_ALLOWED_ORIGINS": "https://a.example.com/path"}, "BROKER_ALLOWED_ORIGINS"),
         ({**BASE, "BROKER_LEDGER_URL": "postgres://x"}, "BROKER_LEDGER_URL"),
@@ -87,3 +93,20 @@ def test_a_function_with_a_malformed_setting_fails_at_start(tmp_path):
     )
     assert result.returncode != 0
     assert "VOD_REGION" in result.stderr
+
+
+def test_a_shared_ledger_is_accepted_on_function_compute():
+    config = Config.from_env({**BASE, "FC_FUNCTION_NAME": "f", "BROKER_LEDGER_URL": "redis://10.0.0.5:6379/0"})
+    assert config.ledger_url == "redis://10.0.0.5:6379/0"
+
+
+def test_the_sqlite_refusal_on_function_compute_says_what_to_set():
+    with pytest.raises(ConfigError) as error:
+        Config.from_env({**BASE, "FC_FUNCTION_NAME": "f"})
+    assert "BROKER_LEDGER_URL" in str(error.value) and "share the ledger" in str(error.value)
+
+
+def test_an_oss_upload_target_is_accepted():
+    value = '{"StorageType": "oss", "StorageLocation": "outin-1.oss-cn-shanghai.aliyuncs.com"}'
+    config = Config.from_env({**BASE, "ICE_UPLOAD_TARGET_CONFIG": value})
+    assert config.ice_upload_target_config == value.replace(": ", ":").replace(", ", ",")

@@ -283,3 +283,19 @@ def test_redis_keys_stay_under_the_prefix(redis_ledger_url):
     assert not any("alice" in k for k in keys)  # user names are hashed in key names
     client.close()
     ledger.close()
+
+
+def test_the_sqlite_ledger_file_is_created_private(tmp_path):
+    # It keeps idempotent answers, UploadAuth included: readable by its owner only.
+    import os
+    import stat
+
+    from upload_broker.ledger import open_ledger
+
+    previous = os.umask(0o022)
+    try:
+        ledger = open_ledger(f"sqlite:///{tmp_path / 'ledger.sqlite3'}")
+        ledger.close()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "ledger.sqlite3").stat().st_mode) == 0o600

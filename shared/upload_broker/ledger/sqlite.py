@@ -8,6 +8,7 @@ under a quota and both take it. For many instances behind a gateway use the Redi
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -90,11 +91,12 @@ class SqliteLedger(Ledger):
         self.path = path
         self._lock = threading.Lock()
         try:
+            _create_private(path)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=5.0)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             raise LedgerUnavailable() from None
 
     # -- ownership ----------------------------------------------------------------------------------
@@ -259,3 +261,14 @@ class SqliteLedger(Ledger):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _create_private(path: str) -> None:
+    """Create the ledger file readable by its owner only (0600) before SQLite opens it: it keeps idempotent
+    answers, UploadAuth included. SQLite gives its -wal and -shm files the database file's permissions."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # an existing ledger keeps the permissions its operator gave it
