@@ -1,5 +1,5 @@
 # The few commands a person types. Every target installs what it needs into .venv first.
-.PHONY: node-packages run test check lint invoke token package deploy audit bench fuzz soak clean help
+.PHONY: node-packages run test check lint typecheck invoke token package deploy audit bench fuzz soak clean help
 
 PYTHON ?= python3
 PORT ?= 8000
@@ -26,7 +26,7 @@ export PORT
 help:
 	@echo "make run     serve every route on 127.0.0.1:$(PORT) (fake upstreams when no credentials are set)"
 	@echo "make test    run every test"
-	@echo "make check   lint + tests, as CI does"
+	@echo "make check   lint + typecheck (mypy) + tests"
 	@echo "make invoke  OP=create_upload_video [EVENT=tests/events/create_upload_video.json]: one handler call"
 	@echo "make token   SUB=alice [HOURS=12]: a development token that make run accepts"
 	@echo "make audit   SUB=alice [LIMIT=100]: one user's history from the ledger (BROKER_LEDGER_URL)"
@@ -59,7 +59,11 @@ node-packages:
 lint: $(BIN)/.installed
 	$(BIN)/ruff check shared functions tests
 
-check: lint test
+# mypy over shared/upload_broker and functions/ (pyproject.toml [tool.mypy]).
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy
+
+check: lint typecheck test
 
 invoke: $(BIN)/.installed
 	@$(BIN)/python -m upload_broker.dev invoke $(OP) $(EVENT)

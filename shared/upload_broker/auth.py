@@ -35,6 +35,7 @@ from upload_broker.errors import ConfigError, Unauthorized, UpstreamUnavailable
 
 if TYPE_CHECKING:
     import requests
+    from jwt.algorithms import AllowedECKeys, AllowedRSAKeys
 
     from upload_broker.config import Config
 
@@ -649,6 +650,7 @@ def _parse_jwks(document: Any) -> dict[str, _Key]:
             continue
         # Only public members are read, so a JWKS that leaked a private "d" still yields a public key.
         public = {name: entry[name] for name in ("kty", "crv", "n", "e", "x", "y") if name in entry}
+        key: AllowedRSAKeys | AllowedECKeys
         try:
             if algorithm == "RS256":
                 key = RSAAlgorithm.from_jwk(public)

@@ -19,6 +19,8 @@ _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 # ICE CreateUploadMedia: "本接口目前仅支持华东 2(上海)、华北 2(北京)、华南 1(深圳)地域"
 # (https://help.aliyun.com/document_detail/440767.html, usage limits).
 ICE_UPLOAD_REGIONS = ("cn-shanghai", "cn-beijing", "cn-shenzhen")
+# How tokens are verified: exactly one of these is set (the operator's own key material).
+TOKEN_SETTINGS = ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         """Read and validate every setting; raise :class:`ConfigError` naming the first bad variable."""
         env = _Env(os.environ if environ is None else environ)
+        D = cls  # noqa: N806 - the defaults are the fields' own, declared once above
         credentials = None
         key_id = env.text("ALIBABA_CLOUD_ACCESS_KEY_ID")
         key_secret = env.text("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
@@ -101,7 +104,7 @@ class Config:
         if key_id and key_secret:
             credentials = Credentials(key_id, key_secret, env.text("ALIBABA_CLOUD_SECURITY_TOKEN"))
 
-        jwt_modes = [n for n in ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL") if env.text(n)]
+        jwt_modes = [n for n in TOKEN_SETTINGS if env.text(n)]
         if len(jwt_modes) > 1:
             raise ConfigError(jwt_modes[1], f"set only one of {', '.join(jwt_modes)}")
         if not jwt_modes:
@@ -126,13 +129,13 @@ class Config:
 
         return cls(
             credentials=credentials,
-            vod_region=env.region("VOD_REGION", "cn-shanghai"),
+            vod_region=env.region("VOD_REGION", D.vod_region),
             vod_endpoint=env.url("VOD_ENDPOINT"),
-            ice_region=env.region("ICE_REGION", "cn-shanghai", allowed=ICE_UPLOAD_REGIONS),
+            ice_region=env.region("ICE_REGION", D.ice_region, allowed=ICE_UPLOAD_REGIONS),
             ice_endpoint=env.url("ICE_ENDPOINT"),
             wangsu_access_key=wangsu_key,
             wangsu_secret_key=wangsu_secret,
-            wangsu_endpoint=env.url("WANGSU_ENDPOINT") or "https://api.cloudv.haplat.net",
+            wangsu_endpoint=env.url("WANGSU_ENDPOINT") or D.wangsu_endpoint,
             wangsu_domain=env.text("WANGSU_DOMAIN"),
             wangsu_workflow_id=env.text("WANGSU_WORKFLOW_ID"),
             wangsu_watermark_name=env.text("WANGSU_WATERMARK_NAME"),
@@ -154,18 +157,22 @@ class Config:
             jwt_issuer=env.text("BROKER_JWT_ISSUER"),
             jwt_audience=env.text("BROKER_JWT_AUDIENCE"),
             allowed_origins=env.origins("BROKER_ALLOWED_ORIGINS"),
-            ledger_url=env.ledger_url("BROKER_LEDGER_URL", "sqlite:///broker-ledger.sqlite3",
+            ledger_url=env.ledger_url("BROKER_LEDGER_URL", D.ledger_url,
                                       on_function_compute=env.text("FC_FUNCTION_NAME") is not None),
-            upstream_connect_timeout=env.number("BROKER_UPSTREAM_CONNECT_TIMEOUT", 3.0, low=0.05, high=60),
-            upstream_read_timeout=env.number("BROKER_UPSTREAM_READ_TIMEOUT", 5.0, low=0.05, high=120),
-            upstream_budget_seconds=env.number("BROKER_UPSTREAM_BUDGET_SECONDS", 8.0, low=0.1, high=600),
+            upstream_connect_timeout=env.number("BROKER_UPSTREAM_CONNECT_TIMEOUT", D.upstream_connect_timeout,
+                                                low=0.05, high=60),
+            upstream_read_timeout=env.number("BROKER_UPSTREAM_READ_TIMEOUT", D.upstream_read_timeout,
+                                             low=0.05, high=120),
+            upstream_budget_seconds=env.number("BROKER_UPSTREAM_BUDGET_SECONDS", D.upstream_budget_seconds,
+                                               low=0.1, high=600),
             quota_creates_per_day=env.integer("BROKER_QUOTA_CREATES_PER_DAY", None, low=0),
             quota_bytes_per_day=env.integer("BROKER_QUOTA_BYTES_PER_DAY", None, low=0),
             rate_per_minute=env.integer("BROKER_RATE_PER_MINUTE", None, low=1),
-            max_refreshes=env.integer("BROKER_MAX_REFRESHES", 20, low=0),
-            refresh_window_hours=env.number("BROKER_REFRESH_WINDOW_HOURS", 168.0, low=0, high=24 * 365 * 10),
+            max_refreshes=env.integer("BROKER_MAX_REFRESHES", D.max_refreshes, low=0),
+            refresh_window_hours=env.number("BROKER_REFRESH_WINDOW_HOURS", D.refresh_window_hours,
+                                            low=0, high=24 * 365 * 10),
             admin_scope=env.text("BROKER_ADMIN_SCOPE"),
-            port=env.integer("PORT", 8000, low=1, high=65535),
+            port=env.integer("PORT", D.port, low=1, high=65535),
         )
 
 

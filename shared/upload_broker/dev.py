@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from upload_broker.config import TOKEN_SETTINGS
+
 ROOT = Path(__file__).resolve().parents[2]
 # Obviously fake keys: the fakes accept exactly these, nothing real ever does.
 DEV_KEY_ID = "LTAI-dev-key-not-real"
 DEV_KEY_SECRET = "dev-secret-not-real-000000"  # noqa: S105 - a fake key for the fakes
 DEV_WANGSU_KEY = "ws-dev-key-not-real"
 DEV_WANGSU_SECRET = "ws-dev-secret-not-real"  # noqa: S105 - a fake key for the fakes
-OPERATOR_TOKEN_SETTINGS = ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL")
 
 
 def state_dir() -> Path:
@@ -89,7 +90,7 @@ def start_fakes(environ: MutableMapping[str, str]) -> tuple[list[str], Callable[
 
 def operator_token_setting(environ: Mapping[str, str]) -> str | None:
     """The operator's own token setting, if one is in the environment."""
-    return next((name for name in OPERATOR_TOKEN_SETTINGS if (environ.get(name) or "").strip()), None)
+    return next((name for name in TOKEN_SETTINGS if (environ.get(name) or "").strip()), None)
 
 
 def dev_secret() -> str:

@@ -80,13 +80,14 @@ def issue_create(
     id_field = operation.id_field
     key = idempotency.key_from(call.request)
     size = limits.declared_bytes(operation, call.body, required=call.config.quota_bytes_per_day is not None)
-    held = None
+    held: idempotency.HeldKey | None = None
     if key is not None:
-        held = idempotency.claim(call, operation, key)
-        if isinstance(held, Answer):
-            audit.issued(call, operation, resource_id=held.body.get(id_field),
-                         upstream_request_id=held.body.get("RequestId"), outcome=audit.REPLAYED)
-            return held
+        claimed = idempotency.claim(call, operation, key)
+        if isinstance(claimed, Answer):
+            audit.issued(call, operation, resource_id=claimed.body.get(id_field),
+                         upstream_request_id=claimed.body.get("RequestId"), outcome=audit.REPLAYED)
+            return claimed
+        held = claimed
     reservation = None
     try:
         reservation = limits.reserve_create_quota(call, size)
@@ -139,7 +140,7 @@ def issue_refresh(call: Call, operation: Operation) -> Answer:
     # An image's or attached media's id on the video route is not a video: the same 404, no upstream call.
     if record is None or record.kind != operation.kind:
         raise not_found
-    admin = bool(config.admin_scope) and call.principal.has_scope(config.admin_scope)
+    admin = bool(config.admin_scope and call.principal.has_scope(config.admin_scope))
     overridden = False
     if record.owner != call.user:
         if not admin:

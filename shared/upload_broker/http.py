@@ -182,8 +182,8 @@ def serve(
         # A bug. The traceback goes to the log (it holds no request secrets: handlers never put tokens
         # or credentials into exception text); the caller gets the generic contract body.
         log.exception("unhandled error", extra={"request_id": request_id})
-        error = InternalError()
-        response = Response(error.status, error.body(request_id))
+        internal = InternalError()
+        response = Response(internal.status, internal.body(request_id))
     return finish(response, request_id, cors)
 
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from flask import Flask
@@ -31,6 +31,9 @@ from upload_broker.call import Operation
 from upload_broker.config import Config
 from upload_broker.http import MAX_BODY_BYTES
 from upload_broker.runtime import Broker, fc_handler
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as WerkzeugResponse  # flask's Response and redirect()'s
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
@@ -141,7 +144,7 @@ def create_app(config: Config | None = None, *, broker: Broker | None = None) ->
 
     @app.route("/", defaults={"path": ""}, methods=ALL_METHODS)
     @app.route("/<path:path>", methods=ALL_METHODS)
-    def dispatch(path: str) -> FlaskResponse:
+    def dispatch(path: str) -> WerkzeugResponse:
         if (path == "demo" or path.startswith("demo/")) and demo_dir.is_dir() and flask_request.method in ("GET",
                                                                                                           "HEAD"):
             from flask import redirect, send_from_directory

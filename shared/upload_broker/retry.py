@@ -1,7 +1,7 @@
 """Bounded retries for every upstream: a time budget, at most three attempts, and a retry quota.
 
 A broker must never multiply the load on an upstream that is already failing. Three rules hold for every
-upstream call (VOD, ICE and Wangsu alike):
+VOD and ICE call:
 
 - **A budget.** Every attempt of one call shares the request's deadline (``BROKER_UPSTREAM_BUDGET_SECONDS``);
   no attempt starts, and no backoff sleeps, past it.
@@ -14,7 +14,11 @@ upstream call (VOD, ICE and Wangsu alike):
   about one call per request, not three.
 
 What may be retried at all (a create only when the upstream provably did nothing) is each client's
-decision; it raises :class:`Retryable` for those failures and any other error for the rest.
+decision; it raises :class:`Retryable` for those failures and any other error for the rest. The VOD and ICE
+client (:class:`~upload_broker.upstream_aliyun.AliyunRpc`) runs every call through a :class:`Retrier`. Wangsu's
+only call is a create whose token may be issued as soon as the request arrives, so its client never re-sends a
+request that may have reached Wangsu and retries at most once a connection that was never made (it loads no
+upstream), inside the same budget.
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ Sources (CDNetworks documentation of Wangsu Cloud VoD, fetched 2023 versions):
   example ``Content-Type: application/json; charset=utf-8``. The getUploadToken page's curl example is
   form-encoded; both are documented, and JSON keeps ``categoryNames`` (itself JSON) unambiguous, so we send JSON.
 - Common Parameters, https://documents.cdnetworks.com/document/15923/20356 -- ``X-WS-RequestId`` response header.
-- Get Video Upload Token (``/work/shared/upstream-docs/wangsu-getUploadToken.txt``,
-  https://documents.cdnetworks.com/document/15923/20363) -- the request fields and the error codes 1500, 1604-1610,
-  the only codes the page calls the request's own ("dedicated for get video upload token request").
+- Get Video Upload Token, https://documents.cdnetworks.com/document/15923/20363 -- the request fields and the
+  error codes 1500, 1604-1610, the only codes the page calls the request's own ("dedicated for get video upload
+  token request").
 - API Center GetUploadToken, https://documents.cdnetworks.com/document/api-doc/26505 -- ``overwrite`` is an
   Integer (0 or 1), and ``subtitleId`` / ``subtitle`` are request fields; "300/5min" per user.
 - Object storage upload credential, https://documents.cdnetworks.com/document/object-storage/api-v2-uploadcredential

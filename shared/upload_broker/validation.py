@@ -340,7 +340,7 @@ def required(spec: Field) -> Field:
 
 # --- VOD CreateUploadImage -------------------------------------------------------------------------
 
-# CreateUploadImage, ImageType: "Valid values: default, cover" (/work/shared/upstream-docs/vod-CreateUploadImage.txt).
+# CreateUploadImage, ImageType: "Valid values: default, cover" (https://www.alibabacloud.com/help/doc-detail/55619.htm).
 VOD_IMAGE_TYPES = ("default", "cover")
 # CreateUploadImage, ImageExt "取值: png(默认)、jpg、jpeg、gif、heic、webp" (VOD_CREATE_UPLOAD_IMAGE_DOC, the current
 # reference; older generated SDK models still list only png, jpg, jpeg and gif). The one list: the validator, its
@@ -605,7 +605,7 @@ def check_ice_business_type(file_info: Mapping[str, Any], meta: Mapping[str, Any
 
 # --- Wangsu getUploadToken -------------------------------------------------------------------------
 
-# getUploadToken: the page (/work/shared/upstream-docs/wangsu-getUploadToken.txt, WANGSU_GET_UPLOAD_TOKEN_DOC) and
+# getUploadToken: the page (WANGSU_GET_UPLOAD_TOKEN_DOC) and
 # the API Center's (WANGSU_API_CENTER_DOC, updated 2024-07-29). originFileName "including the extension" and fileId
 # are in TEXT_LIMITS; categoryNames like [{"childName":...,"parentName":...}].
 WANGSU_API_CENTER_DOC = "https://documents.cdnetworks.com/document/api-doc/26505"

@@ -27,10 +27,10 @@ Sources for every behaviour (cited again next to the code that implements it):
 - [VODCUV] CreateUploadVideo: https://www.alibabacloud.com/help/doc-detail/55407.htm (Title/FileName
          required; Title <= 128, Description <= 1024, <= 16 Tags of <= 32 chars; FileName needs an extension).
          The Chinese page counts Title in bytes ("长度不超过 128 个字节"), which is what the broker's contract uses.
-- [VODRUV] RefreshUploadVideo: /work/shared/upstream-docs/vod-RefreshUploadVideo.txt (InvalidVideo.Damaged 400,
+- [VODRUV] RefreshUploadVideo: https://www.alibabacloud.com/help/doc-detail/55397.htm (InvalidVideo.Damaged 400,
          InvalidVideo.NotFound 404) and https://www.alibabacloud.com/help/doc-detail/55397.htm (a refresh keeps
          the upload URL and issues a new credential; credentials last 3,000 s).
-- [VODCUI] CreateUploadImage: /work/shared/upstream-docs/vod-CreateUploadImage.txt (ImageType required,
+- [VODCUI] CreateUploadImage: https://www.alibabacloud.com/help/doc-detail/55619.htm (ImageType required,
          ImageExt default png, response RequestId/ImageId/ImageURL/FileURL/UploadAddress/UploadAuth).
 - [VODCAM] CreateUploadAttachedMedia: https://help.aliyun.com/document_detail/98467.html (BusinessType
          watermark|subtitle|material; MediaExt per type; Title <= 128 bytes; <= 16 Tags).
@@ -38,7 +38,7 @@ Sources for every behaviour (cited again next to the code that implements it):
          ALIYUN::ICE::UploadMedia, which mirrors the API: FileInfo Type/Name/Ext required, Type in
          video|image|audio|text|other; MediaMetaData, PostProcessConfig, UserData, UploadTargetConfig JSON)
          and https://www.alibabacloud.com/help/pt-br/ims/developer-reference/api-ice-2020-11-09-createuploadmedia.
-- [ICERUM] ICE RefreshUploadMedia: /work/shared/upstream-docs/ice-RefreshUploadMedia.txt.
+- [ICERUM] ICE RefreshUploadMedia: https://alibabacloud.com/help/en/ims/developer-reference/api-ice-2020-11-09-refreshuploadmedia.
 - [ICEERR] IMS error codes: https://help.aliyun.com/document_detail/197855.html (ResourceNotFound
          "Resource not found" 404 is ICE's not-found answer for an unknown MediaId).
 - [AUTH] Decoded UploadAddress / UploadAuth shape and formats: the decoded CreateUploadVideo answer quoted in
@@ -71,10 +71,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
+
+from tests.fakes.base import AccessKeyEntry, FakeHandler, FakeServer, access_key
 
 __all__ = [
     "FakeAliyun",
@@ -265,33 +266,8 @@ class _Answer:
 # --------------------------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # A real endpoint accepts a burst of new connections; socketserver's default backlog of 5 drops SYNs under
-    # a few parallel clients, and a dropped SYN is a 1 s retransmit: a "connection" failure no upstream has.
-    request_queue_size = 128
-    fake: FakeAliyun
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 so the SDK's pooled (requests/urllib3) connections are kept alive and reused; every answer
-    # therefore carries Content-Length.
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive client waits out
-    # Nagle's algorithm against its delayed ACK (~40 ms) on every call.
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler["FakeAliyun"]):
     server_version = "FakeAliyunRPC/1.0"
-    timeout = 10  # an idle keep-alive connection's thread ends after this
-
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._note_connection()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # keep pytest output clean
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self._handle()
@@ -313,12 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         if pause > 0:
             time.sleep(pause)
         if answer.drop:
-            # Close without a byte of response: the client sees a reset / RemoteDisconnected.
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.drop_connection()
             return
         fmt = (url_params.get("Format") or body_params.get("Format") or "XML").upper()
         if fmt == "JSON":
@@ -345,11 +316,11 @@ def _to_xml(root: str, body: Mapping[str, Any]) -> str:
 # The fake
 # --------------------------------------------------------------------------------------------------------------
 
-AccessKeyEntry = str | tuple[str, str] | tuple[str, str, float]
 
-
-class FakeAliyun:
+class FakeAliyun(FakeServer):
     """A fake VOD or ICE RPC endpoint. Use FakeVod / FakeIce, or FakeAliyun(product="vod"|"ice")."""
+
+    handler = _Handler
 
     def __init__(
         self,
@@ -366,10 +337,10 @@ class FakeAliyun:
     ) -> None:
         if product not in PRODUCT_VERSIONS:
             raise ValueError(f"product must be one of {sorted(PRODUCT_VERSIONS)}, not {product!r}")
+        super().__init__(host, port)
         self.product = product
+        self.thread_name = f"fake-{product}"
         self.version = PRODUCT_VERSIONS[product]
-        self.host = host
-        self.port = port
         self.clock = clock
         self.credential_lifetime = int(credential_lifetime)
         self.oss_endpoint = oss_endpoint.rstrip("/")
@@ -383,11 +354,7 @@ class FakeAliyun:
         self.default_bucket = f"outin-{_hex(32)}"
 
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._init_state()
-
-    # ---- lifecycle --------------------------------------------------------------------------------------------
 
     def _init_state(self) -> None:
         self.resources: dict[str, Resource] = {}
@@ -398,39 +365,6 @@ class FakeAliyun:
         self._nonces: dict[str, float] = {}
         self._faults: list[Fault] = []
 
-    def start(self) -> FakeAliyun:
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-{self.product}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeAliyun:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     @property
     def endpoint(self) -> str:
         """host:port, the form AcsRequest.set_endpoint / CommonRequest(domain=...) take."""
@@ -440,12 +374,7 @@ class FakeAliyun:
 
     def add_access_key(self, key_id: str, entry: AccessKeyEntry) -> None:
         """secret, or (secret, security_token), or (secret, security_token, expires_at_epoch) for STS keys."""
-        if isinstance(entry, str):
-            self._keys[key_id] = (entry, None, None)
-        elif len(entry) == 2:
-            self._keys[key_id] = (entry[0], entry[1], None)
-        else:
-            self._keys[key_id] = (entry[0], entry[1], float(entry[2]))  # type: ignore[misc]
+        self._keys[key_id] = access_key(entry)
 
     def inject(
         self,
@@ -552,9 +481,10 @@ class FakeAliyun:
 
     # ---- request processing -----------------------------------------------------------------------------------
 
-    def _note_connection(self) -> None:
+    def _connected(self, connection: socket.socket) -> int:
         with self._lock:
-            self.connections += 1
+            self.connections += 1  # since the last reset(), unlike connection_count
+        return super()._connected(connection)
 
     def _error_body(self, request_id: str, code: str, message: str) -> dict[str, Any]:
         # [GW]: the shape every RPC product answers errors with.

@@ -69,11 +69,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import formatdate, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape as xml_escape
+
+from tests.fakes.base import FakeHandler, FakeServer
 
 __all__ = [
     "FakeOss",
@@ -357,25 +358,9 @@ class _Incoming:
 # --------------------------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-    fake: FakeOss
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' pooled connections expect
-    # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive client waits out
-    # Nagle's algorithm against its delayed ACK (~40 ms) on every call.
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler["FakeOss"]):
     server_version = "AliyunOSS"
     sys_version = ""
-    timeout = 10
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
 
     def do_GET(self) -> None:  # noqa: N802
         self._handle()
@@ -457,7 +442,7 @@ def _etag(data: bytes) -> str:
 # --------------------------------------------------------------------------------------------------------------
 
 
-class FakeOss:
+class FakeOss(FakeServer):
     """A fake OSS endpoint for the credentials that fake VOD/ICE servers issue.
 
     - ``issuers``: objects with ``issued_credentials`` ({AccessKeyId: {secret, token, expires_at, bucket,
@@ -468,7 +453,12 @@ class FakeOss:
     - ``region``: what a V4 signature's scope must name (the fake VOD's default, cn-shanghai).
     - ``expired_code``: the Code for an expired credential, ``SecurityTokenExpired`` (default, [EXP]) or
       ``InvalidAccessKeyId``.
+
+    Its ``url`` is the ``oss_endpoint`` to give FakeVod/FakeIce.
     """
+
+    handler = _Handler
+    thread_name = "fake-oss"
 
     def __init__(
         self,
@@ -482,58 +472,19 @@ class FakeOss:
     ) -> None:
         if expired_code not in ("SecurityTokenExpired", "InvalidAccessKeyId"):
             raise ValueError("expired_code must be SecurityTokenExpired or InvalidAccessKeyId")
+        super().__init__(host, port)
         self.issuers: list[Any] = list(issuers)
         if clock is None:
             clock = getattr(self.issuers[0], "clock", None) if self.issuers else None
         self.clock: Callable[[], float] = clock or time.time
-        self.host = host
-        self.port = port
         self.region = region
         self.expired_code = expired_code
         self.host_id = f"oss-{region}.aliyuncs.com"
         self._lock = threading.RLock()
         self._listeners: list[Callable[[RequestRecord], None]] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.uploads: dict[str, _Upload] = {}
         self.requests: list[RequestRecord] = []
-
-    # ---- lifecycle --------------------------------------------------------------------------------------------
-
-    def start(self) -> FakeOss:
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-oss", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOss:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:<port>``: the endpoint to give FakeVod/FakeIce as ``oss_endpoint``."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def localhost_url(self) -> str:
@@ -776,7 +727,7 @@ class FakeOss:
         if sent is None:
             raise OssError(403, "AccessDenied", "OSS authentication requires a valid Date.")
         if abs(now - sent) > TIME_SKEW_SECONDS:
-            raise OssError(403, "RequestTimeTooSkewed", RequestTime=text, ServerTime=_iso_ms(now))
+            raise OssError(403, "RequestTimeTooSkewed", RequestTime=text or "", ServerTime=_iso_ms(now))
 
     @staticmethod
     def _check_time_v4(timestamp: str, now: float) -> None:

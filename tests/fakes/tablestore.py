@@ -85,7 +85,6 @@ import hmac
 import logging
 import math
 import re
-import socket
 import struct
 import threading
 import time
@@ -93,8 +92,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.fakes.base import AccessKeyEntry, FakeHandler, FakeServer, access_key
 
 # The SDK package warns at import that its C++ codec is not built for this CPython; not the fake's concern.
 for _name in ("tablestore.encoder", "tablestore.decoder"):
@@ -497,32 +497,8 @@ _DEFAULT_MESSAGES = {
 # --------------------------------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # The service takes many connections at once; the default backlog of 5 would drop the SYNs of a burst.
-    request_queue_size = 256
-    fake: FakeTablestore
-
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.1 keep-alive, as the SDK's urllib3 pool expects; every answer carries Content-Length.
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(FakeHandler["FakeTablestore"]):
     server_version = "FakeTablestore/1.0"
-    timeout = 10
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, True)
-
-    def finish(self) -> None:
-        self.server.fake._track(self.connection, False)
-        super().finish()
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         self._handle()
@@ -554,11 +530,13 @@ class _Handler(BaseHTTPRequestHandler):
 # The fake
 # --------------------------------------------------------------------------------------------------------------
 
-AccessKeyEntry = str | tuple[str, str] | tuple[str, str, float]
-
-
-class FakeTablestore:
+class FakeTablestore(FakeServer):
     """A fake Tablestore instance. ``access_keys``: {AccessKeyId: secret | (secret, sts_token[, expires_at])}."""
+
+    handler = _Handler
+    thread_name = "fake-tablestore"
+    # The service takes many connections at once (the ledger's pool, a burst of concurrent requests).
+    request_queue_size = 256
 
     def __init__(
         self,
@@ -571,8 +549,8 @@ class FakeTablestore:
         table_load_seconds: float = 0.0,
         max_tables: int = MAX_TABLES,
     ) -> None:
+        super().__init__(host, port)
         self.instance = instance
-        self.host, self.port = host, port
         self.clock = clock
         self.table_load_seconds = table_load_seconds
         self.max_tables = max_tables
@@ -580,9 +558,6 @@ class FakeTablestore:
         for key_id, entry in access_keys.items():
             self.add_access_key(key_id, entry)
         self._lock = threading.RLock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
         self._thawed = threading.Event()
         self._thawed.set()
         self._accepting = True
@@ -597,36 +572,14 @@ class FakeTablestore:
     # ---- lifecycle --------------------------------------------------------------------------------------------
 
     def start(self) -> FakeTablestore:
-        if self._server is not None:
-            return self
-        server = _Server((self.host, self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self.port = server.server_address[1]
         self._accepting = True
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-tablestore", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
         """Stop answering and drop every open connection; the data stays (``start()`` serves it again)."""
-        server, self._server = self._server, None
         self._accepting = False
-        self._thawed.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._thawed.set()  # a frozen request ends, unanswered
+        super().stop()
 
     def freeze(self) -> None:
         """Keep accepting connections but answer nothing until ``thaw()``: a hung store."""
@@ -635,34 +588,15 @@ class FakeTablestore:
     def thaw(self) -> None:
         self._thawed.set()
 
-    def __enter__(self) -> FakeTablestore:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
     def ledger_url(self, prefix: str = "") -> str:
         """The broker's BROKER_LEDGER_URL for this fake: ``tablestore+http://host:port/<instance>[/<prefix>]``."""
         return f"tablestore+{self.url}/{self.instance}" + (f"/{prefix}" if prefix else "")
-
-    def _track(self, connection: socket.socket, opened: bool) -> None:
-        with self._lock:
-            (self._connections.add if opened else self._connections.discard)(connection)
 
     # ---- test helpers -----------------------------------------------------------------------------------------
 
     def add_access_key(self, key_id: str, entry: AccessKeyEntry) -> None:
         """secret, or (secret, security_token), or (secret, security_token, expires_at_epoch) for STS keys."""
-        if isinstance(entry, str):
-            self._keys[key_id] = (entry, None, None)
-        elif len(entry) == 2:
-            self._keys[key_id] = (entry[0], entry[1], None)
-        else:
-            self._keys[key_id] = (entry[0], entry[1], float(entry[2]))  # type: ignore[misc]
+        self._keys[key_id] = access_key(entry)
 
     def advance(self, seconds: float) -> None:
         """Move data time forward (cell versions and TTLs), not the protocol clock."""

@@ -30,16 +30,16 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.base import FakeHandler, FakeServer
 
 GET_UPLOAD_TOKEN_PATH = "/vod/videoManage/getUploadToken"
 MAX_SKEW_SECONDS = 300
@@ -126,7 +126,61 @@ def _decode_params(content_type: str, body: bytes, query: str) -> dict[str, Any]
     return None
 
 
-class FakeWangsu:
+class _Handler(FakeHandler["FakeWangsu"]):
+    server_version = "FakeWangsu/1.0"
+    timeout = 30  # an idle keep-alive connection is closed after this
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        call = RecordedCall(self.command, self.path, headers, body, connection_id=self.connection_id)
+        fake._record(call)
+
+        fault = fake._next_fault()
+        if fake.latency:
+            time.sleep(fake.latency)
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+
+        if fault is not None and (fault.status is not None or fault.code is not None or fault.body is not None):
+            status = fault.status if fault.status is not None else 200
+            envelope = {"code": fault.code if fault.code is not None else status, "message": "Injected fault"}
+        else:
+            status, envelope = fake.handle(self.command, self.path, headers, body)
+        call.status, call.response = status, envelope
+
+        if fault is not None and fault.drop:
+            # The work is done (a token may be issued) but the answer never arrives.
+            self.drop_connection()
+            return
+
+        payload = fault.body if fault is not None and fault.body is not None else json.dumps(envelope).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-WS-RequestId", uuid.uuid4().hex)
+            if fault is not None and fault.retry_after is not None:
+                self.send_header("Retry-After", str(fault.retry_after))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:
+            # The client gave up (read timeout) before the slow answer was ready.
+            self.close_connection = True
+
+
+class FakeWangsu(FakeServer):
     """A local Wangsu Cloud VoD: ``getUploadToken`` behind V3 signature checks, with state and fault injection.
 
     ``access_keys`` maps AccessKey -> SecretKey. ``clock`` is the server's Unix time (the skew check and the
@@ -135,6 +189,8 @@ class FakeWangsu:
 
     max_file_size = 50 * 1024**3
     bucket_name = "fake-cloudv"
+    handler = _Handler
+    thread_name = "fake-wangsu"
 
     def __init__(
         self,
@@ -145,9 +201,8 @@ class FakeWangsu:
         token_lifetime: int = 3600,
         latency: float = 0.0,
     ) -> None:
+        super().__init__(host, port)
         self.access_keys = dict(access_keys)
-        self.host = host
-        self.port = port
         self.clock = clock
         self.token_lifetime = token_lifetime
         self.latency = latency
@@ -156,55 +211,6 @@ class FakeWangsu:
         self.videos: dict[str, Upload] = {}
         self._faults: list[_Fault] = []
         self._lock = threading.RLock()
-        self._connections: set[socket.socket] = set()
-        self._connection_count = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    def start(self) -> FakeWangsu:
-        """Listen and serve in a daemon thread; returns self."""
-        if self._server is not None:
-            return self
-        server = ThreadingHTTPServer((self.host, self.port), _handler_for(self))
-        server.daemon_threads = True
-        self._server = server
-        self.port = server.server_address[1]
-        # A short poll so stop() (and so each test's teardown) returns in milliseconds, not half a second.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-wangsu", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every open keep-alive connection."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        with self._lock:
-            connections, self._connections = set(self._connections), set()
-        for sock in connections:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeWangsu:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """The base URL to give a client as its endpoint."""
-        return f"http://{self.host}:{self.port}"
 
     # -- inspection and control ------------------------------------------------------------------
 
@@ -212,12 +218,6 @@ class FakeWangsu:
         """How many requests reached the fake (for ``path``, or any path when ``path`` is None)."""
         with self._lock:
             return sum(1 for c in self.calls if path is None or urlsplit(c.path).path == path)
-
-    @property
-    def connection_count(self) -> int:
-        """How many TCP connections the fake has accepted; keep-alive reuse keeps this at 1."""
-        with self._lock:
-            return self._connection_count
 
     def inject(
         self,
@@ -257,16 +257,6 @@ class FakeWangsu:
             if fault.remaining <= 0:
                 self._faults.pop(0)
             return fault
-
-    def _connected(self, sock: socket.socket) -> int:
-        with self._lock:
-            self._connection_count += 1
-            self._connections.add(sock)
-            return self._connection_count
-
-    def _disconnected(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._connections.discard(sock)
 
     def _record(self, call: RecordedCall) -> None:
         with self._lock:
@@ -392,81 +382,3 @@ class FakeWangsu:
         secret = self.access_keys[access_key].encode("utf-8")
         encoded_sign = _b64url(hmac.new(secret, encoded_policy.encode("ascii"), hashlib.sha1).hexdigest().encode())
         return f"{access_key}:{encoded_sign}:{encoded_policy}"
-
-
-def _handler_for(fake: FakeWangsu) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind its gateway
-        # Headers and body go out in separate writes; without TCP_NODELAY a kept-alive client waits out
-        # Nagle's algorithm against its delayed ACK (~40 ms) on every call.
-        disable_nagle_algorithm = True
-        server_version = "FakeWangsu/1.0"
-        timeout = 30  # an idle keep-alive connection is closed after this
-
-        def setup(self) -> None:
-            super().setup()
-            self.connection_id = fake._connected(self.connection)
-
-        def finish(self) -> None:
-            fake._disconnected(self.connection)
-            try:
-                super().finish()
-            except OSError:
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            pass
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_PUT(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            call = RecordedCall(self.command, self.path, headers, body, connection_id=self.connection_id)
-            fake._record(call)
-
-            fault = fake._next_fault()
-            if fake.latency:
-                time.sleep(fake.latency)
-            if fault is not None and fault.delay:
-                time.sleep(fault.delay)
-
-            if fault is not None and (fault.status is not None or fault.code is not None or fault.body is not None):
-                status = fault.status if fault.status is not None else 200
-                envelope = {"code": fault.code if fault.code is not None else status, "message": "Injected fault"}
-            else:
-                status, envelope = fake.handle(self.command, self.path, headers, body)
-            call.status, call.response = status, envelope
-
-            if fault is not None and fault.drop:
-                # The work is done (a token may be issued) but the answer never arrives.
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-
-            payload = fault.body if fault is not None and fault.body is not None else json.dumps(envelope).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json;charset=UTF-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("X-WS-RequestId", uuid.uuid4().hex)
-                if fault is not None and fault.retry_after is not None:
-                    self.send_header("Retry-After", str(fault.retry_after))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                # The client gave up (read timeout) before the slow answer was ready.
-                self.close_connection = True
-
-    return Handler

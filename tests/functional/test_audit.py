@@ -11,15 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests import ledger_fixtures
 from tests.functional import ledger_helpers
 from tests.functional.ledger_helpers import VIDEO, create
 from upload_broker import audit_cli
 from upload_broker.runtime import JsonLogFormatter
 
-# Fixtures used here (module attributes, so pytest finds them).
-ledger_url = ledger_fixtures.ledger_url
-redis_ledger_url = ledger_fixtures.redis_ledger_url
+# The ledger tests' overrides of tests/conftest.py's fixtures, for this module only (module attributes, so
+# pytest finds them). ledger_url and redis_ledger_url come from tests/functional/conftest.py.
 auth = ledger_helpers.auth
 broker = ledger_helpers.broker
 clock = ledger_helpers.clock

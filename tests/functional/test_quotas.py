@@ -7,14 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests import ledger_fixtures
 from tests.functional import ledger_helpers
 from tests.functional.ledger_helpers import VIDEO, create, refresh
 
-# Fixtures used here (module attributes, so pytest finds them).
-ledger_url = ledger_fixtures.ledger_url
-live_server = ledger_fixtures.live_server
-redis_ledger_url = ledger_fixtures.redis_ledger_url
+# The ledger tests' overrides of tests/conftest.py's fixtures, for this module only (module attributes, so
+# pytest finds them). ledger_url, redis_ledger_url and live_server come from tests/functional/conftest.py.
 auth = ledger_helpers.auth
 broker = ledger_helpers.broker
 clock = ledger_helpers.clock

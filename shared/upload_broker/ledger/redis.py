@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -232,7 +232,9 @@ class RedisLedger(Ledger):
         self._run(lambda: self._record_creation(keys=[self._resource_key(provider, resource_id)], args=args))
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
-        found = self._run(lambda: self._client.hgetall(self._resource_key(provider, resource_id)))
+        key = self._resource_key(provider, resource_id)
+        # str, not bytes: the client is made with decode_responses=True, which its types do not follow.
+        found = cast("dict[str, str]", self._run(lambda: self._client.hgetall(key)))
         if not found:
             return None
         return Resource(
@@ -246,7 +248,7 @@ class RedisLedger(Ledger):
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
         key = self._resource_key(provider, resource_id)
-        args = [repr(float(at)), -1 if limit is None else int(limit)]
+        args: list[str | int] = [repr(float(at)), -1 if limit is None else int(limit)]
         return self._run(lambda: self._record_refresh(keys=[key], args=args)) == 1
 
     def release_refresh(self, *, provider: str, resource_id: str) -> None:

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from upload_broker.ledger.base import (
     AUDIT_COLUMNS,
@@ -216,9 +216,8 @@ class SqliteLedger(Ledger):
         def append(db: sqlite3.Connection) -> None:
             cursor = db.execute(_INSERT_AUDIT, values)
             if record.user is None:
-                db.execute(
-                    "DELETE FROM audit WHERE user IS NULL AND seq <= ?", (cursor.lastrowid - ANONYMOUS_AUDIT_KEEP,)
-                )
+                seq = cast(int, cursor.lastrowid)  # an INSERT's row id, never None
+                db.execute("DELETE FROM audit WHERE user IS NULL AND seq <= ?", (seq - ANONYMOUS_AUDIT_KEEP,))
 
         self._transaction(append)
 

@@ -62,6 +62,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import urllib3
@@ -369,7 +370,7 @@ class TablestoreLedger(Ledger):
         def attempt() -> None:
             row = self._get("resources", key)
             count = int(row.get("refresh_count", 0)) if row is not None else 0
-            if count > 0:
+            if row is not None and count > 0:
                 self._update("resources", key, row, {"put": [("refresh_count", count - 1), ("v", _token())]})
 
         self._run(lambda: self._optimistic(attempt))
@@ -654,8 +655,9 @@ class TablestoreLedger(Ledger):
         name = self.tables[table]
         rows: list[dict[str, Any]] = []
         while start is not None and len(rows) < limit:
-            _, start, found, _ = self._call((name,), lambda start=start: self._client.get_range(
-                name, "BACKWARD", start, end, limit=min(limit - len(rows), 5000), max_version=1))
+            page = partial(self._client.get_range, name, "BACKWARD", start, end,
+                           limit=min(limit - len(rows), 5000), max_version=1)
+            _, start, found, _ = self._call((name,), page)
             for row in found:
                 rows.append({**dict(row.primary_key), **{c[0]: c[1] for c in row.attribute_columns}})
         return rows[:limit]

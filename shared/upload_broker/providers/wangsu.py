@@ -23,7 +23,7 @@ from upload_broker.providers import Provider, register_provider
 from upload_broker.validation import validate
 
 if TYPE_CHECKING:
-    from upload_broker.config import Config
+    from upload_broker.config import Config, Credentials
     from upload_broker.providers import UpstreamClient
     from upload_broker.retry import Budget
 
@@ -65,7 +65,7 @@ class _WangsuCalls:
 
     client: Any
 
-    def call(self, action: str, params: dict[str, Any], *, credentials: None, budget: Budget,
+    def call(self, action: str, params: dict[str, Any], *, credentials: Credentials | None, budget: Budget,
              idempotent: bool) -> dict[str, Any]:
         if action != "getUploadToken":
             raise ValueError(f"Wangsu action {action!r} is not one the broker calls")
