@@ -2,15 +2,19 @@
 
 The same functions (one per folder with an index.py), handlers that import, runtime, size and timeout, the same
 environment variable names (each one that config.py reads), HTTP triggers that accept every method a function
-serves, a least-privilege RAM policy, and one custom domain whose routes send every contract path to the
-function that serves it. Routes are checked with a matcher that implements Function Compute's documented
-custom-domain rules (exact paths; a trailing '*' matches every path that begins with the part before it; exact
-wins over wildcard; the longest wildcard prefix wins).
+serves, a least-privilege RAM policy, the same ledger (a Tablestore instance by default, with a policy of exactly
+the Tablestore operations the backend calls on the tables it names; the deployer's Redis URL instead when given),
+and one custom domain whose routes send every contract path to the function that serves it. Routes are checked
+with a matcher that implements Function Compute's documented custom-domain rules (exact paths; a trailing '*'
+matches every path that begins with the part before it; exact wins over wildcard; the longest wildcard prefix
+wins). The ledger is checked by evaluating both templates' intrinsic functions for the same choices.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
+import fnmatch
 import importlib
 import re
 from dataclasses import dataclass
@@ -18,6 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from upload_broker.ledger import DEFAULT_TABLE_PREFIX, parse_tablestore_url
+from upload_broker.ledger.tablestore import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "index.py").exists())
@@ -93,38 +100,74 @@ def _raw_props(name: str) -> dict:
     return props
 
 
-def _resolve(value, depth: int = 0):
-    """Serverless Devs 3 variables as the deployer's empty environment would give them (env() -> default)."""
+# The deployer's environment the checks below assume unless they say otherwise: the one setting a deployment
+# with the default (Tablestore) ledger needs, everything else unset (docs/deploy.md).
+DEPLOY_ENV = {"BROKER_LEDGER_INSTANCE": "myledger"}
+
+
+class EnvNotFound(Exception):
+    """env('NAME') without a default, NAME unset: Serverless Devs stops with "env('NAME') not found"."""
+
+
+def _expression(expression: str, environ: dict[str, str], depth: int):
+    """A JavaScript expression inside ${...}, the subset s.yaml uses: a ? b : c, 'a' + b, env(...), vars.x, 'text'.
+
+    env(NAME, default) as Serverless Devs 3.1.10 defines it (its bundled lib/index.js): the variable's value when
+    it is set and not empty, else the default when one is given, else the "not found" error.
+    """
+    ternary = re.fullmatch(r"(.+?)\s+\?\s+(.+?)\s+:\s+(.+)", expression)
+    if ternary:
+        test, when_true, when_false = ternary.groups()
+        chosen = when_true if _expression(test, environ, depth) else when_false
+        return _expression(chosen, environ, depth)
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return value(node.left) + value(node.right)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "env":
+            name, *default = [value(arg) for arg in node.args]  # JavaScript evaluates the default first
+            if environ.get(name):
+                return environ[name]
+            if default:
+                return default[0]
+            raise EnvNotFound(name)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "vars":
+            return str(_resolve(S_YAML["vars"][node.attr], environ, depth + 1))
+        raise AssertionError(f"unsupported Serverless Devs expression ${{{expression}}}")
+
+    return value(ast.parse(expression, mode="eval").body)
+
+
+def _resolve(value, environ: dict[str, str] | None = None, depth: int = 0):
+    """Serverless Devs 3 variables as the deployer's environment ``environ`` (default DEPLOY_ENV) gives them."""
     assert depth < 10, "circular ${...} reference"
+    environ = DEPLOY_ENV if environ is None else environ
     if isinstance(value, dict):
-        return {key: _resolve(item, depth) for key, item in value.items()}
+        return {key: _resolve(item, environ, depth) for key, item in value.items()}
     if isinstance(value, list):
-        return [_resolve(item, depth) for item in value]
+        return [_resolve(item, environ, depth) for item in value]
     if not isinstance(value, str):
         return value
 
     def substitute(found: re.Match) -> str:
         expression = found.group(1).strip()
-        env = _ENV_CALL.fullmatch(expression)
-        if env:
-            return env.group(2) or ""
-        if expression.startswith("vars."):
-            return str(_resolve(S_YAML["vars"][expression[len("vars."):]], depth + 1))
         parts = expression.split(".")
         if parts[0] == "resources" and parts[2] == "props":
             node = _raw_props(parts[1])
             for part in parts[3:]:
                 node = node[part]
-            return str(_resolve(node, depth + 1))
+            return str(_resolve(node, environ, depth + 1))
         if parts[0] == "resources" and parts[2] == "output":
             return f"<output {parts[1]}.{'.'.join(parts[3:])}>"
-        raise AssertionError(f"unknown Serverless Devs variable ${{{expression}}}")
+        return str(_expression(expression, environ, depth))
 
     return _VARIABLE.sub(substitute, value)
 
 
-def _s_resources(component: str) -> dict[str, dict]:
-    return {name: _resolve(_raw_props(name)) for name, resource in S_YAML["resources"].items()
+def _s_resources(component: str, environ: dict[str, str] | None = None) -> dict[str, dict]:
+    return {name: _resolve(_raw_props(name), environ) for name, resource in S_YAML["resources"].items()
             if resource["component"] == component}
 
 
@@ -316,6 +359,11 @@ def test_environment_variables_agree_and_are_read_by_the_broker(folder):
     # Every s.yaml value is the deployer's variable of the same name; its default is template.yml's default.
     raw_env = _raw_props(folder)["environmentVariables"]
     for name, raw in raw_env.items():
+        if name == "BROKER_LEDGER_URL":
+            # Its default is the Tablestore instance's URL, not a constant: test_both_deploy_the_same_ledger.
+            assert re.fullmatch(r"\$\{env\('BROKER_LEDGER_URL', .+\)\}", raw.strip()), raw
+            assert ros_env[name]["Fn::If"][2] == {"Ref": "LedgerUrl"}
+            continue
         env = _ENV_CALL.fullmatch(raw.strip()[2:-1]) if raw.strip().startswith("${") else None
         assert env and env.group(1) == name, f"{name}: {raw!r} is not ${{env('{name}', ...)}}"
         parameter = ROS["Parameters"][ros_env[name]["Ref"]]
@@ -450,3 +498,266 @@ def test_the_custom_domain_leaves_authentication_to_the_broker():
     assert ros_domain["Properties"]["AuthConfig"] == {"AuthType": "anonymous"}
     for route in ros_domain["Properties"]["RouteConfig"]["Routes"]:
         assert route["Qualifier"] == "LATEST"
+
+
+# --- the ledger: a Tablestore instance by default, the deployer's Redis when given ----------------------------
+
+TABLESTORE_SOURCE = ROOT / "shared" / "upload_broker" / "ledger" / "tablestore.py"
+# TablestoreLedger methods that only the operator's `python -m upload_broker.ledger.tablestore --create-tables`
+# runs, with the operator's credentials: what they call is not the function role's business.
+OPERATOR_ONLY = {"ensure_tables"}
+# Pseudo parameters for evaluating the ROS templates: the stack's region and account.
+REGION, ACCOUNT = "cn-hangzhou", "1234567890123456"
+REDIS_URL = "rediss://:secret-password@r-xxxx.redis.rds.aliyuncs.com:6380/0"
+# template.yml's parameters without a default (docs/deploy.md, "Deploy with ROS").
+ROS_REQUIRED = {"CodeOssBucket": "my-bucket"}
+
+
+# Attributes of the SDK client that are not Tablestore operations.
+CLIENT_PLUMBING = {"connection"}
+
+
+def _tablestore_calls() -> dict[str, set[str]]:
+    """{RAM action: the TablestoreLedger methods that use it}, from every ``self._client.<operation>`` (called, or
+    passed on as in ``partial(self._client.get_range, ...)``)."""
+    tree = ast.parse(TABLESTORE_SOURCE.read_text())
+    (ledger,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "TablestoreLedger"]
+    calls: dict[str, set[str]] = {}
+    for method in ledger.body:
+        if not isinstance(method, ast.FunctionDef):
+            continue
+        for node in ast.walk(method):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "_client" and isinstance(node.value.value, ast.Name)
+                    and node.value.value.id == "self" and node.attr not in CLIENT_PLUMBING):
+                # The SDK's method names are its operations' in snake case: batch_write_row is BatchWriteRow.
+                action = "ots:" + "".join(part.capitalize() for part in node.attr.split("_"))
+                calls.setdefault(action, set()).add(method.name)
+    return calls
+
+
+def _function_ots_actions() -> set[str]:
+    return {action for action, methods in _tablestore_calls().items() if methods - OPERATOR_ONLY}
+
+
+def _ros_evaluate(template: dict, params: dict[str, str]):
+    """Evaluate ``template`` for a stack created with ``params`` (the others at their defaults).
+
+    Returns (resources that exist, with their properties evaluated; outputs that exist, evaluated; whether every
+    rule holds). Ref, Fn::Join, Fn::If, Fn::Equals, Fn::Not; Fn::GetAtt gives the property of the same name
+    (InstanceName, RoleName), or a placeholder for an attribute that is no property (Arn).
+    """
+    pseudo = {"ALIYUN::Region": REGION, "ALIYUN::AccountId": ACCOUNT, "ALIYUN::NoValue": None}
+
+    def value(node):
+        if isinstance(node, list):
+            return [value(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if set(node) == {"Ref"}:
+            name = node["Ref"]
+            if name in pseudo:
+                return pseudo[name]
+            return params[name] if name in params else template["Parameters"][name]["Default"]
+        if set(node) == {"Fn::Join"}:
+            separator, items = node["Fn::Join"]
+            return separator.join(value(item) for item in items)
+        if set(node) == {"Fn::If"}:
+            name, when_true, when_false = node["Fn::If"]
+            return value(when_true) if condition(name) else value(when_false)
+        if set(node) == {"Fn::Equals"}:
+            left, right = node["Fn::Equals"]
+            return value(left) == value(right)
+        if set(node) == {"Fn::Not"}:
+            inner = node["Fn::Not"]
+            return not value(inner[0] if isinstance(inner, list) else inner)
+        if set(node) == {"Fn::GetAtt"}:
+            logical_id, attribute = node["Fn::GetAtt"]
+            resource = template["Resources"][logical_id]
+            assert exists(resource), f"Fn::GetAtt of {logical_id}, which this stack does not create"
+            if attribute in resource["Properties"]:
+                return value(resource["Properties"][attribute])
+            return f"<{logical_id}.{attribute}>"
+        return {key: value(item) for key, item in node.items()}
+
+    def condition(name: str) -> bool:
+        return bool(value(template["Conditions"][name]))
+
+    def exists(declared: dict) -> bool:
+        return "Condition" not in declared or condition(declared["Condition"])
+
+    resources = {name: {**r, "Properties": value(r.get("Properties", {}))}
+                 for name, r in template["Resources"].items() if exists(r)}
+    outputs = {name: value(o["Value"]) for name, o in template.get("Outputs", {}).items() if exists(o)}
+    rules_hold = all(all(value(a["Assert"]) for a in rule["Assertions"])
+                     for rule in template.get("Rules", {}).values()
+                     if "RuleCondition" not in rule or value(rule["RuleCondition"]))
+    return resources, outputs, rules_hold
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What a deployment does about the ledger."""
+
+    function_urls: frozenset[str]  # every function's BROKER_LEDGER_URL
+    instance: dict | None  # the Tablestore instance's properties (and DeletionPolicy), if one is created
+    statements: tuple  # the statements granting ots: actions
+    stack_text: str  # everything the stack is given, to look for secrets
+
+
+def _ots_statements(resources: dict) -> tuple:
+    found = []
+    for resource in resources.values():
+        documents = []
+        if resource["Type"] == "ALIYUN::RAM::Role":
+            documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
+        elif resource["Type"] == "ALIYUN::RAM::ManagedPolicy":
+            documents = [resource["Properties"]["PolicyDocument"]]
+        for document in documents:
+            for statement in document["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if any(a.startswith("ots:") or a == "*" for a in actions):
+                    found.append(statement)
+    return tuple(found)
+
+
+def _instance(resources: dict) -> dict | None:
+    instances = [r for r in resources.values() if r["Type"] == "ALIYUN::OTS::Instance"]
+    assert len(instances) <= 1
+    return {**instances[0]["Properties"], "DeletionPolicy": instances[0].get("DeletionPolicy")} if instances else None
+
+
+def _s_ledger(environ: dict[str, str]) -> Ledger:
+    """s.yaml deployed from a shell with ``environ``, its ROS stack in REGION."""
+    environ = {"REGION": REGION, **environ}
+    stack = _s_resources("ros", environ)["broker-role"]
+    resources, _, rules_hold = _ros_evaluate(stack["template"], stack.get("parameters", {}))
+    assert rules_hold
+    urls = frozenset(p["environmentVariables"]["BROKER_LEDGER_URL"] for p in _s_resources("fc3", environ).values())
+    return Ledger(urls, _instance(resources), _ots_statements(resources), repr(stack))
+
+
+def _ros_ledger(params: dict[str, str]) -> Ledger:
+    """template.yml's stack created in REGION with ``params``."""
+    resources, _, rules_hold = _ros_evaluate(ROS, {**ROS_REQUIRED, **params})
+    assert rules_hold
+    urls = frozenset(r["Properties"]["EnvironmentVariables"]["BROKER_LEDGER_URL"] for r in resources.values()
+                     if r["Type"] == "ALIYUN::FC3::Function")
+    return Ledger(urls, _instance(resources), _ots_statements(resources), "")
+
+
+# (s.yaml: the deployer's environment, template.yml: the stack's parameters), the same choice
+LEDGER_CHOICES = {
+    "tablestore": ({"BROKER_LEDGER_INSTANCE": "myledger"}, {"LedgerInstanceName": "myledger"}),
+    "tablestore, own prefix": ({"BROKER_LEDGER_INSTANCE": "brokerledger", "BROKER_LEDGER_TABLE_PREFIX": "staging"},
+                               {"LedgerInstanceName": "brokerledger", "LedgerTablePrefix": "staging"}),
+    "redis": ({"BROKER_LEDGER_URL": REDIS_URL}, {"LedgerUrl": REDIS_URL}),
+    "redis, an instance name left set": ({"BROKER_LEDGER_URL": REDIS_URL, "BROKER_LEDGER_INSTANCE": "myledger"},
+                                         {"LedgerUrl": REDIS_URL, "LedgerInstanceName": "myledger"}),
+}
+
+
+@pytest.mark.parametrize("choice", sorted(LEDGER_CHOICES))
+def test_both_deploy_the_same_ledger(choice):
+    environ, params = LEDGER_CHOICES[choice]
+    s, ros = _s_ledger(environ), _ros_ledger(params)
+    assert s.function_urls == ros.function_urls and len(s.function_urls) == 1
+    assert s.instance == ros.instance
+    assert s.statements == ros.statements
+    (url,) = s.function_urls
+    if choice.startswith("redis"):
+        assert url == REDIS_URL
+        assert s.instance is None and s.statements == ()  # Redis takes a password, not a RAM right
+        assert REDIS_URL not in s.stack_text and "secret-password" not in s.stack_text  # not sent to ROS
+    else:
+        location = parse_tablestore_url(url)
+        assert location.endpoint == f"https://{s.instance['InstanceName']}.{REGION}.ots.aliyuncs.com"
+        assert location.instance == s.instance["InstanceName"] == params["LedgerInstanceName"]
+        assert location.prefix == params.get("LedgerTablePrefix", "upload_broker") + "_"
+        assert s.instance["DeletionPolicy"] == "Retain"
+        assert (s.instance["ClusterType"], s.instance["Network"]) == ("SSD", "NORMAL")
+
+
+@pytest.mark.parametrize("choice", [c for c in sorted(LEDGER_CHOICES) if c.startswith("tablestore")])
+def test_the_role_may_call_exactly_what_the_backend_calls_on_its_own_tables(choice):
+    environ, _ = LEDGER_CHOICES[choice]
+    ledger = _s_ledger(environ)
+    (url,) = ledger.function_urls
+    location = parse_tablestore_url(url)
+    (statement,) = ledger.statements
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Action"]) == _function_ots_actions()
+    assert not any("*" in action for action in statement["Action"])  # no ots:*, no ots:Get*
+    (resource,) = statement["Resource"]
+    # Tablestore's resource format (https://www.alibabacloud.com/help/en/tablestore/tablestore-ram-policy/):
+    # acs:ots:<region>:<account>:instance/<instance name in lowercase>/table/<table>.
+    assert resource == f"acs:ots:{REGION}:{ACCOUNT}:instance/{location.instance.lower()}/table/{location.prefix}*"
+
+    def arn(table: str) -> str:
+        return f"acs:ots:{REGION}:{ACCOUNT}:instance/{location.instance}/table/{table}"
+
+    for spec in TABLES:
+        assert fnmatch.fnmatchcase(arn(location.prefix + spec.suffix), resource), spec.suffix
+    for other in ("other_resources", location.prefix.rstrip("_") + "x_resources", "resources"):
+        assert not fnmatch.fnmatchcase(arn(other), resource), other
+    assert not fnmatch.fnmatchcase(
+        f"acs:ots:{REGION}:{ACCOUNT}:instance/otherledger/table/{location.prefix}resources", resource)
+
+
+def test_the_function_role_is_granted_what_the_ledger_calls_except_the_operators_command():
+    calls = _tablestore_calls()
+    # What TablestoreLedger calls today; a new call fails here until the policies grant it (or it is operator-only).
+    assert _function_ots_actions() == {"ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow",
+                                       "ots:BatchWriteRow", "ots:GetRange", "ots:CreateTable"}
+    assert calls["ots:ListTable"] == {"ensure_tables"}
+    # ensure_tables runs only in the --create-tables command (main), never in a function.
+    callers = []
+    for path in (*(ROOT / "shared").rglob("*.py"), *(ROOT / "functions").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Attribute) and node.attr == "ensure_tables" and not (
+                            isinstance(node.value, ast.Name) and node.value.id == "self"):
+                        callers.append((path.relative_to(ROOT).as_posix(), function.name))
+    assert set(callers) == {("shared/upload_broker/ledger/tablestore.py", "main")}
+
+
+def test_no_ots_statement_grants_everything():
+    for ledger in (_s_ledger(DEPLOY_ENV), _ros_ledger({"LedgerInstanceName": "myledger"})):
+        for statement in ledger.statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert "ots:*" not in actions and "*" not in actions
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in resources and not any(r.startswith("acs:ots:*") for r in resources)
+
+
+def test_without_a_ledger_neither_deploys_anything():
+    # s.yaml: neither BROKER_LEDGER_URL nor BROKER_LEDGER_INSTANCE stops the deploy before anything is created.
+    with pytest.raises(EnvNotFound, match="BROKER_LEDGER_INSTANCE"):
+        _s_resources("ros", {})
+    with pytest.raises(EnvNotFound, match="BROKER_LEDGER_INSTANCE"):
+        _s_resources("fc3", {})
+    # template.yml: its rule refuses the stack.
+    assert _ros_evaluate(ROS, ROS_REQUIRED)[2] is False
+
+
+def test_both_default_to_the_backends_table_prefix_and_check_names_alike():
+    s_stack = _s_resources("ros")["broker-role"]["template"]
+    s_default = _ENV_CALL.fullmatch(S_YAML["vars"]["ledgerTablePrefix"].strip()[2:-1]).group(2)
+    assert s_default == s_stack["Parameters"]["LedgerTablePrefix"]["Default"] == ROS["Parameters"][
+        "LedgerTablePrefix"]["Default"] == "upload_broker"
+    # The URL without a prefix and the deployments' default name the same tables.
+    assert DEFAULT_TABLE_PREFIX == s_default + "_"
+    for name in ("LedgerInstanceName", "LedgerTablePrefix"):
+        assert s_stack["Parameters"][name]["AllowedPattern"] == ROS["Parameters"][name]["AllowedPattern"]
+    assert s_stack["Conditions"]["UseTablestore"] == {"Fn::Not": {"Fn::Equals": ["", {"Ref": "LedgerInstanceName"}]}}
+
+
+def test_both_output_the_ledger_url_for_the_create_tables_command():
+    _, s_outputs, _ = _ros_evaluate(_s_resources("ros")["broker-role"]["template"], {"LedgerInstanceName": "myledger"})
+    _, ros_outputs, _ = _ros_evaluate(ROS, {**ROS_REQUIRED, "LedgerInstanceName": "myledger"})
+    (url,) = _ros_ledger({"LedgerInstanceName": "myledger"}).function_urls
+    assert s_outputs["LedgerUrl"] == ros_outputs["LedgerUrl"] == url
+    # With Redis there is no such output: the URL holds a password.
+    assert "LedgerUrl" not in _ros_evaluate(ROS, {**ROS_REQUIRED, "LedgerUrl": REDIS_URL})[1]
