@@ -1,9 +1,15 @@
-"""The function's own cost, without the local HTTP hop: its WSGI handler called in-process vs a direct SDK call.
+"""The function's own cost, without any HTTP hop: its FC 3.0 handler called in-process vs a direct SDK call.
 
-On Function Compute the platform's front end calls ``handler(environ, start_response)`` directly, so this is
-what the broker adds there: token check, validation, ledger, audit and the response, around the same pooled
-SDK call a direct caller makes. Run by ``bench/run.py`` in a fresh interpreter (the handler reads its
-configuration from the environment at import); prints one JSON object.
+On Function Compute 3.0 the Python runtime calls ``handler(event, context)`` with the HTTP-trigger event as
+JSON bytes, so this is what the broker adds there: decoding and checking the event, the token check,
+validation, the ledger, the audit record and the response struct, around the same pooled SDK call a
+direct caller makes. Each broker call gets an event of its own (a fresh ``requestContext.requestId``,
+fresh bytes serialised from a fresh dict: bench/fc.py), built before its clock starts, since building it
+is the platform's work. Broker and direct calls alternate in shuffled order, round by round
+(``bench.run.paired_rounds``); overhead = the per-round difference.
+
+Run by ``bench/run.py`` in a fresh interpreter (the handler reads its configuration from the environment at
+import, as on FC); prints one JSON object.
 
     python bench/inprocess.py --fake-url http://127.0.0.1:PORT --ledger-url sqlite:///... --rounds 2000
 """
@@ -11,7 +17,6 @@ configuration from the environment at import); prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -22,6 +27,7 @@ for _entry in (str(ROOT / "shared"), str(ROOT)):
     if _entry not in sys.path:
         sys.path.insert(0, _entry)
 
+from bench.fc import create_invocation  # noqa: E402
 from bench.run import BODY, broker_env, direct_caller, hs256_token, overhead_run  # noqa: E402
 
 
@@ -33,24 +39,20 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100)
     args = parser.parse_args()
     os.environ.update(broker_env(args.fake_url, args.ledger_url))
-    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the audit log line of every request
-    from functions.create_upload_video.index import handler
+    # The broker writes one JSON audit line per request to stderr, as on FC (where Log Service collects
+    # it); here it goes to /dev/null: formatting it is timed, the terminal is not.
+    real_stderr, sys.stderr = sys.stderr, open(os.devnull, "w")  # noqa: SIM115
+    try:
+        from functions.create_upload_video.index import handler
 
-    authorization = "Bearer " + hs256_token()
+        broker = create_invocation(handler, "Bearer " + hs256_token(), BODY)
+        result = overhead_run("in-process FC handler", {"broker": broker, "direct": direct_caller(args.fake_url)},
+                              args.rounds, args.warmup)
+    except Exception:
+        import traceback
 
-    def broker_call() -> None:
-        environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": "/v1/videos", "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(BODY)), "HTTP_AUTHORIZATION": authorization,
-            "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(BODY),
-        }
-        status: list[str] = []
-        handler(environ, lambda s, h, exc_info=None: status.append(s))
-        if not status[0].startswith("200"):
-            raise RuntimeError(status[0])
-
-    result = overhead_run("in-process handler", {"broker": broker_call, "direct": direct_caller(args.fake_url)},
-                          args.rounds, args.warmup)
+        traceback.print_exc(file=real_stderr)
+        return 1
     print(json.dumps(result))
     return 0
 

@@ -1,26 +1,33 @@
-"""Where a broker request's time goes: pyinstrument over the function's handler, called in-process.
+"""Where a broker request's time goes: the function's FC 3.0 handler, called in-process, profiled.
 
     python bench/profile_broker.py [--requests 2000] [--out bench/results]
-    python bench/profile_broker.py --live [--seconds 8]     # needs py-spy
+    python bench/profile_broker.py --sampled [--rounds 3000]    # needs py-spy
+    python bench/profile_broker.py --live [--seconds 8]         # needs py-spy
 
-Starts the fake VOD (bench/serve.py, a process of its own), builds create_upload_video's WSGI handler in
-this process (HS256, SQLite ledger), and profiles N calls of ``handler(environ, start_response)`` — the
-broker's own work without the HTTP server — then N direct SDK calls for comparison. Also times one
-waitress round trip of a trivial WSGI app, to show what the HTTP server adds. Writes
-``profile-broker.txt`` and ``profile-direct.txt`` (pyinstrument text, ``show_all``-free) under ``--out``.
+Default: starts the fake VOD (bench/serve.py, a process of its own), imports create_upload_video's entry
+module in this process (HS256, SQLite ledger) and profiles N calls of ``handler(event, context)`` as
+Function Compute 3.0 makes them (the HTTP-trigger event as JSON bytes, a fresh one per call, built before
+the call: bench/fc.py) - the broker's own work without any HTTP server - then N direct SDK calls for
+comparison. Writes ``profile-broker.txt`` and ``profile-direct.txt`` (pyinstrument text) under ``--out``.
+pyinstrument's own overhead inflates Python-heavy code, and back-to-back calls keep every cache warm.
 
-``--live`` instead samples a broker *process* under the concurrency load (32 clients, 50 ms upstream,
-waitress threads=32) with ``py-spy record --gil`` (only threads holding the GIL, i.e. CPU the
-process spends) and ``--idle`` (where every thread waits), and writes ``profile-live-gil.txt`` and
-``profile-live-idle.txt``: inclusive and self shares of samples per function.
+``--sampled`` is the view that matches bench/inprocess.py's figure: it runs bench/inprocess.py itself
+(handler and direct SDK calls interleaved, so each runs with caches the other has disturbed) under
+``py-spy record`` (sampling, no instrumentation; idle time excluded, so samples are CPU time) and writes
+``profile-inprocess-sampled.txt``: the broker's samples outside the SDK call, relative to a whole direct
+call, broken down by function (inclusive and self).
 
-Needs pyinstrument (and py-spy for ``--live``).
+``--live`` samples a broker *process* (the handler behind bench/fc.py's WSGI front end) under the
+concurrency load (32 clients, 50 ms upstream, waitress threads=32) with ``py-spy record --gil`` (only
+threads holding the GIL, i.e. CPU the process spends) and ``--idle`` (where every thread waits), and
+writes ``profile-live-gil.txt`` and ``profile-live-idle.txt``: inclusive and self shares per function.
+
+Needs pyinstrument (and py-spy for ``--sampled`` and ``--live``).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile
@@ -32,6 +39,7 @@ for _entry in (str(ROOT / "shared"), str(ROOT)):
     if _entry not in sys.path:
         sys.path.insert(0, _entry)
 
+from bench.fc import Staged, create_invocation  # noqa: E402
 from bench.run import (  # noqa: E402
     BODY,
     Server,
@@ -50,9 +58,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--live", action="store_true")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--sampled", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3000)
     args = parser.parse_args()
     if args.live:
         return live(args.out, args.seconds)
+    if args.sampled:
+        return sampled(args.out, args.rounds)
     from pyinstrument import Profiler
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -63,42 +75,91 @@ def main() -> int:
         os.environ.update(broker_env(fake.url, f"sqlite:///{workdir / 'ledger.sqlite3'}"))
         from functions.create_upload_video.index import handler
 
-        token = hs256_token()
-
-        def broker_call() -> None:
-            environ = {
-                "REQUEST_METHOD": "POST", "PATH_INFO": "/v1/videos", "CONTENT_TYPE": "application/json",
-                "CONTENT_LENGTH": str(len(BODY)), "HTTP_AUTHORIZATION": "Bearer " + token,
-                "HTTP_HOST": "127.0.0.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.input": io.BytesIO(BODY),
-            }
-            status = []
-            handler(environ, lambda s, h, exc_info=None: status.append(s))
-            if not status[0].startswith("200"):
-                raise RuntimeError(status[0])
-
-        direct_call = direct_caller(fake.url)
+        broker = create_invocation(handler, "Bearer " + hs256_token(), BODY)
+        direct = direct_caller(fake.url)
         report = []
-        for name, call in (("broker", broker_call), ("direct", direct_call)):
+        for name, call in (("broker", broker), ("direct", Staged(lambda: None, lambda _: direct()))):
             for _ in range(100):
-                call()
-            times = []
-            for _ in range(args.requests):
-                started = time.perf_counter()
-                call()
-                times.append((time.perf_counter() - started) * 1000)
+                call.timed()
+            times = [call.timed() / 1e6 for _ in range(args.requests)]
             report.append(f"{name}: p50 {quantile(times, 0.5):.3f} ms, p99 {quantile(times, 0.99):.3f} ms "
                           f"(unprofiled, in-process, {args.requests} calls)")
+            # The events are built first and the answers checked afterwards, so the profile holds the calls alone.
+            events = [call.prepare() for _ in range(args.requests)]
             profiler = Profiler(interval=0.0001)
             profiler.start()
-            for _ in range(args.requests):
-                call()
+            results = [call.run(prepared) for prepared in events]
             profiler.stop()
+            for result in results:
+                call.check(result)
             text = profiler.output_text(unicode=True, color=False, show_all=False, short_mode=False)
             (args.out / f"profile-{name}.txt").write_text(text)
         print("\n".join(report))
         print(f"profiles written to {args.out}/profile-broker.txt and profile-direct.txt")
     finally:
         fake.stop()
+    return 0
+
+
+def sampled(out: Path, rounds: int) -> int:
+    """py-spy over bench/inprocess.py: where the handler's own CPU time goes when calls are interleaved."""
+    import collections
+    import re
+    import shutil
+    import subprocess
+
+    from bench.run import PYTHON
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="broker-profile-"))
+    fake = Server("fake", clean_env(), workdir, "--latency-ms", "0")
+    raw = workdir / "inprocess.raw"
+    try:
+        subprocess.run([spy, "record", "--rate", "2000", "--format", "raw", "--output", str(raw), "--",
+                        PYTHON, str(ROOT / "bench" / "inprocess.py"), "--fake-url", fake.url,
+                        "--ledger-url", f"sqlite:///{workdir / 'ledger.sqlite3'}", "--rounds", str(rounds)],
+                       env=clean_env(), cwd=ROOT, capture_output=True, check=True)
+    finally:
+        fake.stop()
+    direct = broker = in_sdk = 0
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        names = [f.split(" (")[0] for f in frames]
+        if "paired_rounds" not in names or "warm_up" in names:
+            continue  # start-up and warm-up
+        if "direct_caller.<locals>.call" in names:
+            direct += n
+            continue
+        if "fc_handler.<locals>.handler" not in names:
+            continue
+        broker += n
+        if "AcsClient.do_action_with_exception" in names:
+            in_sdk += n
+            continue
+        top = names.index("fc_handler.<locals>.handler")
+        for frame in set(frames[top:]):
+            inclusive[frame] += n
+        own[frames[-1]] += n
+    rest = max(1, broker - in_sdk)
+    lines = [
+        f"py-spy over bench/inprocess.py --rounds {rounds} (2000 Hz, CPU samples of the timed rounds)",
+        f"direct SDK calls: {direct} samples; FC handler calls: {broker} samples, of which {in_sdk} inside "
+        f"AcsClient.do_action_with_exception and {broker - in_sdk} the broker's own "
+        f"({(broker - in_sdk) / max(1, direct):.2f} x a whole direct call; the direct call also builds its "
+        "request and parses the answer, which the broker does outside do_action_with_exception)",
+        "", "inclusive, share of the broker's own samples:",
+    ]
+    lines += [f"{100 * v / rest:5.1f}%  {k}" for k, v in inclusive.most_common(60)]
+    lines += ["", "self (a C call such as sqlite3's execute counts as its Python caller's self time):"]
+    lines += [f"{100 * v / rest:5.1f}%  {k}" for k, v in own.most_common(30)]
+    (out / "profile-inprocess-sampled.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines[:2]))
+    print(f"written to {out}/profile-inprocess-sampled.txt")
     return 0
 
 

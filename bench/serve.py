@@ -5,10 +5,16 @@ They run as separate processes so the client, the broker and the fake upstream n
 the broker's RSS can be read from ``/proc/<pid>/status`` alone.
 
 - ``fake --latency-ms N``: the project's FakeVod (tests/fakes/aliyun_rpc.py) with N ms added per call.
-- ``broker [--app function|flask]``: one function's production entry point
-  (``functions.create_upload_video.index.handler``, i.e. ``runtime.wsgi_app``) or the local Flask shim
-  (``upload_broker.local.create_app``), under waitress, configured from the environment like a deployed
-  function.
+- ``broker [--app function|flask]``: one function's production entry point,
+  ``functions.create_upload_video.index.handler`` (``runtime.entry_point``: FC 3.0's
+  ``handler(event, context)``), behind bench/fc.py's ``wsgi_front_end`` — a few lines that play FC's HTTP
+  trigger: each request becomes an HTTP-trigger event (JSON bytes, a fresh request id) and the response
+  struct becomes the HTTP answer. That wrapper, not the Flask shim, is the default because it is the
+  smallest faithful stand-in for the platform's front end: the figures are the function's own work plus
+  the local HTTP server, with no framework the platform does not run. ``--app flask`` serves the local
+  shim (``upload_broker.local.create_app``: Werkzeug, routing to every function, then the same event and
+  handler) instead, to measure what ``make run`` adds. Either way under waitress, configured from the
+  environment like a deployed function.
 - ``naive``: bench/naive_broker.py, the demo-style broker, under waitress.
 """
 
@@ -93,7 +99,10 @@ def main() -> None:
 
             app = create_app()
         else:
-            from functions.create_upload_video.index import handler as app
+            from bench.fc import wsgi_front_end
+            from functions.create_upload_video.index import handler
+
+            app = wsgi_front_end(handler)
         serve_wsgi(app, args.threads)
     else:
         from bench.naive_broker import create_app as create_naive
