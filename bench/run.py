@@ -597,8 +597,10 @@ def markdown(results: dict) -> str:
         f"Python {m['python']}, waitress {m['versions'].get('waitress', '?')}"
         + (" — QUICK run (smoke only, figures not meaningful)" if r["quick"] else ""),
         "",
-        f"Load average (1/5/15 min) before: {' / '.join(f'{x:.2f}' for x in m['loadavg_before'])}, "
-        f"after: {' / '.join(f'{x:.2f}' for x in m['loadavg_after'])}.",
+        f"Load average (1/5/15 min) before the run: {' / '.join(f'{x:.2f}' for x in m['loadavg_before'])}; "
+        f"at its end: {' / '.join(f'{x:.2f}' for x in m['loadavg_after'])} (this includes the run's own "
+        "32-client concurrency stage). The direct SDK call's p50 below is the yardstick of the machine's speed "
+        "during the run: the broker's own cost moves with it.",
         "",
         "Every figure goes through create_upload_video's FC 3.0 entry point, `handler(event, context)`, with "
         "the HTTP-trigger event as JSON bytes (a fresh one per call, built before its clock starts). "
