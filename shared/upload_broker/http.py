@@ -139,7 +139,12 @@ STATUS_TEXT = {
 
 def request_id_for(request: Request) -> str:
     """The caller's ``X-Request-Id`` if it is sane, else the platform's, else a new one."""
-    for candidate in (request.headers.get("X-Request-Id"), request.platform_request_id):
+    return sane_request_id(request.headers.get("X-Request-Id"), request.platform_request_id)
+
+
+def sane_request_id(*candidates: object) -> str:
+    """The first candidate that fully matches the request-id pattern, else a new id."""
+    for candidate in candidates:
         if isinstance(candidate, str) and _SANE_REQUEST_ID.fullmatch(candidate):
             return candidate
     return str(uuid.uuid4())
@@ -385,7 +390,7 @@ def _request_from_fc_http(event: Mapping[str, Any], context: Any) -> Request:
         body=body,
         source_ip=_optional(http, "sourceIp", str, "requestContext.http.sourceIp"),
         platform_request_id=_optional(request_context, "requestId", str, "requestContext.requestId")
-        or _context_request_id(context),
+        or context_request_id(context),
         context=context,
         body_too_large=too_large,
         query=_string_map(event, "queryParameters"),
@@ -409,7 +414,7 @@ def _request_from_api_gateway(event: Mapping[str, Any], context: Any) -> Request
         headers=headers,
         body=body,
         source_ip=headers.get("X-Real-IP") or forwarded or None,
-        platform_request_id=headers.get("X-Ca-Request-Id") or _context_request_id(context),
+        platform_request_id=headers.get("X-Ca-Request-Id") or context_request_id(context),
         context=context,
         body_too_large=too_large,
         query=_string_map(event, "queryParameters"),
@@ -464,7 +469,8 @@ def _event_body(event: Mapping[str, Any]) -> tuple[bytes, bool]:
     return body, len(body) > MAX_BODY_BYTES
 
 
-def _context_request_id(context: Any) -> str | None:
+def context_request_id(context: Any) -> str | None:
+    """The invocation context's request id, if it has a string one."""
     value = getattr(context, "request_id", None)
     return value if isinstance(value, str) else None
 

@@ -28,15 +28,15 @@ from upload_broker.http import (
     Answer,
     Endpoint,
     EventKind,
-    Headers,
     Request,
     Response,
+    context_request_id,
     decode_event,
     event_kind,
     event_response,
     refusal,
     request_from_event,
-    request_id_for,
+    sane_request_id,
     serve,
 )
 from upload_broker.ledger import Ledger, open_ledger
@@ -245,7 +245,7 @@ def fc_handler(broker: Broker, operations: Iterable[Operation]) -> Callable[[Any
             request = request_from_event(decoded, context)
         except BrokerError as error:
             # Not a request at all: a JSON 4xx in the struct the platform reads, never an exception.
-            request_id = request_id_for(Request("", "", Headers(), platform_request_id=_platform_id(decoded, context)))
+            request_id = sane_request_id(_platform_id(decoded, context))
             log.info("malformed event", extra={"request_id": request_id, "status": error.status, "code": error.code})
             return event_response(refusal(error, request_id), kind)
         return event_response(broker.serve(request, endpoints), kind)
@@ -255,8 +255,8 @@ def fc_handler(broker: Broker, operations: Iterable[Operation]) -> Callable[[Any
 
 def _platform_id(event: Mapping[str, Any] | None, context: Any) -> str | None:
     """The platform's request id for a malformed event, found without trusting the event's shape."""
-    found = getattr(context, "request_id", None)
-    if isinstance(found, str):
+    found = context_request_id(context)
+    if found is not None:
         return found
     if isinstance(event, Mapping):
         request_context = event.get("requestContext")
