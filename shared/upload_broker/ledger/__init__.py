@@ -22,13 +22,19 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from upload_broker.ledger.base import (
+    COMPLETED,
+    PENDING,
+    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
     LedgerUnavailable,
     Limit,
     LimitExceeded,
+    Position,
     Resource,
+    UploadPage,
+    created_ms,
 )
 
 if TYPE_CHECKING:
@@ -117,7 +123,13 @@ def open_ledger(url: str, *, credentials: Callable[[], Credentials | None] | Non
 
 
 __all__ = [
+    "COMPLETED",
     "DEFAULT_TABLE_PREFIX",
+    "PENDING",
+    "UPLOAD_STATUSES",
+    "Position",
+    "UploadPage",
+    "created_ms",
     "AuditRecord",
     "IdempotencyClaim",
     "Ledger",

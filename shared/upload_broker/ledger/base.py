@@ -2,8 +2,9 @@
 
 The ledger is the broker's only shared state. It holds four things, each behind a few methods:
 
-- ownership: who created which upload, and how often it was refreshed (``record_creation``, ``find``,
-  ``record_refresh``, ``release_refresh``);
+- ownership: who created which upload, how often it was refreshed, and whether the upstream has its source
+  (``record_creation``, ``find``, ``record_refresh``, ``release_refresh``, ``mark_completed``), and each
+  user's uploads newest first (``list_uploads``);
 - sliding-window counters for quotas and rate limits (``consume``, ``release``);
 - idempotency entries for creates (``claim_idempotency``, ``complete_idempotency``,
   ``release_idempotency``);
@@ -31,9 +32,15 @@ class LedgerUnavailable(UpstreamUnavailable):
     default_message = "The broker's ledger is unavailable; no credential was issued. Retry shortly."
 
 
+PENDING = "pending"
+COMPLETED = "completed"
+UPLOAD_STATUSES = (PENDING, COMPLETED)
+
+
 @dataclass(frozen=True)
 class Resource:
-    """One created upload: who owns it, what it is, and how often it was refreshed."""
+    """One created upload: who owns it, what it is, how often it was refreshed, and when (if ever) the
+    upstream was known to hold its source file."""
 
     provider: str
     resource_id: str
@@ -41,6 +48,38 @@ class Resource:
     kind: str
     created_at: float
     refresh_count: int = 0
+    completed_at: float | None = None
+
+    @property
+    def status(self) -> str:
+        """``completed`` once the upstream has the source (a refresh would overwrite it), else ``pending``."""
+        return COMPLETED if self.completed_at is not None else PENDING
+
+    @property
+    def position(self) -> Position:
+        return Position(created_ms(self.created_at), self.provider, self.resource_id)
+
+
+def created_ms(at: float) -> int:
+    """A creation time as whole milliseconds: the sort key of a user's uploads in every backend."""
+    return max(0, math.floor(at * 1000))
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page of a user's uploads ended: the last upload it held. The next page starts after it."""
+
+    created_ms: int
+    provider: str
+    resource_id: str
+
+
+@dataclass(frozen=True)
+class UploadPage:
+    """One page of a user's uploads, newest first; ``next`` is where the next page starts (None: no more)."""
+
+    uploads: list[Resource]
+    next: Position | None
 
 
 @dataclass(frozen=True)
@@ -88,7 +127,7 @@ class AuditRecord:
     upstream_request_id: str | None
     source_ip: str | None
     user_agent: str | None
-    outcome: str  # "issued" | "replayed" | "admin-override" | "refused"
+    outcome: str  # "issued" | "replayed" | "admin-override" | "source-replaced" | "completed" | "refused"
     code: str | None = None
     status: int = 200
 
@@ -141,6 +180,21 @@ class Ledger(ABC):
     @abstractmethod
     def release_refresh(self, *, provider: str, resource_id: str) -> None:
         """Take back one counted refresh (its upstream call failed, so nothing was issued)."""
+
+    @abstractmethod
+    def mark_completed(self, *, provider: str, resource_id: str, at: float) -> Resource | None:
+        """Record that the upstream holds ``resource_id``'s source file (the first ``at`` is kept; a second
+        call changes nothing). The record as it now stands, or None if the broker never issued the id (then
+        nothing is written). Never reopens an upload: there is no way back to pending."""
+
+    @abstractmethod
+    def list_uploads(
+        self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
+    ) -> UploadPage:
+        """``owner``'s uploads, newest first (by creation millisecond; ties in a fixed order of the
+        backend's choosing), at most ``limit`` (1-100), only those in ``status`` when given, starting after
+        ``after``. Reads an index by owner (and status), never every upload: as fast for 100,000 as for 10.
+        ``next`` is set when more may follow."""
 
     # -- quotas and rate limits ---------------------------------------------------------------------
 

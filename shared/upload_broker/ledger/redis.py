@@ -15,7 +15,19 @@ Redis Cluster hash tag, so a script touching several of them stays on one node.
 
 Keys: ``res:<provider>:<id>`` (hash); ``lim:{<user hash>}:<name>`` (sorted set of ``event|amount`` by
 time) with its running total in ``...:total``; ``idem:<key hash>`` (JSON string with a TTL);
-``audit:<user hash>`` (list, newest first, capped).
+``audit:<user hash>`` (list, newest first, capped); ``up:{<user hash>}:all``, ``...:pending`` and
+``...:completed`` (each user's uploads, see below).
+
+A user's uploads are listed from three sorted sets, every score 0, so they are ordered by member alone:
+``<9999999999999 - created ms, 13 digits>|<provider>|<id>``. Ascending byte order is newest first, and a
+page is one ``ZRANGEBYLEX`` after the last member read, then one pipelined ``HGETALL`` of the page's
+resources, however many uploads the user has. The resource hash stays the truth: a listed member whose
+hash is missing, names another owner, or no longer has the status asked for is left out of the page.
+The hash key carries no user tag, so in Redis Cluster no one script may write it and a user's sets; each
+write does the hash first and the sets second (idempotent ``ZADD``/``ZREM``). A crash between the two
+leaves an upload recorded but unlisted until it completes (the completion writes ``all`` again); it never
+lists an upload the broker did not record. Uploads recorded before these sets existed are not in them
+either, until they complete.
 """
 
 from __future__ import annotations
@@ -32,13 +44,19 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from upload_broker.ledger.base import (
+    COMPLETED,
+    PENDING,
+    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
     LedgerUnavailable,
     Limit,
     LimitExceeded,
+    Position,
     Resource,
+    UploadPage,
+    created_ms,
 )
 
 log = logging.getLogger("upload_broker.ledger")
@@ -126,6 +144,35 @@ redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
 
+# KEYS: the user's all, pending and completed sets. ARGV: the new upload's member. A completion that got
+# in between the resource write and this one has already put the member in completed: then it is not
+# pending (an upload never goes back).
+_INDEX_CREATION = """
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+if not redis.call('ZSCORE', KEYS[3], ARGV[1]) then redis.call('ZADD', KEYS[2], 0, ARGV[1]) end
+return 1
+"""
+
+# ARGV: the completion time. Keeps the first one. Returns the whole hash (its owner and creation time name the
+# index member to move), or nothing when the resource is unknown: then nothing is written.
+_MARK_COMPLETED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+redis.call('HSETNX', KEYS[1], 'completed_at', ARGV[1])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# KEYS: the owner's all, pending and completed sets. ARGV: the member. Idempotent; also indexes an upload
+# whose creation was recorded but not indexed (a crash between the two writes).
+_INDEX_COMPLETION = """
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+return 1
+"""
+
+# The newest possible member sorts first: 13 digits of "9" minus the creation millisecond (year 2286).
+_NEWEST_MS = 9_999_999_999_999
+
 # ARGV: now, limit (-1: none). Returns 1 when counted, 0 when missing or at the limit.
 _RECORD_REFRESH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -171,8 +218,34 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 def _user_tag(user: str) -> str:
-    # A fixed-length, printable stand-in for any ``sub``; braces make it the Redis Cluster hash tag.
+    """A fixed-length, printable stand-in for any ``sub`` (which may be long or hold any character, and is
+    kept out of key names); the braces make it the Redis Cluster hash tag, so one user's keys share a node
+    and one script may touch several of them."""
     return "{" + hashlib.sha256(user.encode("utf-8")).hexdigest()[:32] + "}"
+
+
+def _member(at: Position) -> str:
+    """The index member of an upload at ``at``: ascending byte order of members is newest first."""
+    return f"{_NEWEST_MS - min(max(at.created_ms, 0), _NEWEST_MS):013d}|{at.provider}|{at.resource_id}"
+
+
+def _position(member: str) -> Position:
+    """The upload a member names (providers hold no ``|``; an id may)."""
+    newest, provider, resource_id = member.split("|", 2)
+    return Position(_NEWEST_MS - int(newest), provider, resource_id)
+
+
+def _resource(provider: str, resource_id: str, found: dict[str, str]) -> Resource:
+    completed_at = found.get("completed_at")
+    return Resource(
+        provider=provider,
+        resource_id=resource_id,
+        owner=found["owner"],
+        kind=found["kind"],
+        created_at=float(found["created_at"]),
+        refresh_count=int(found.get("refresh_count") or 0),
+        completed_at=float(completed_at) if completed_at else None,
+    )
 
 
 class RedisLedger(Ledger):
@@ -205,6 +278,9 @@ class RedisLedger(Ledger):
         self._release_refresh = register(_RELEASE_REFRESH)
         self._claim_idempotency = register(_CLAIM_IDEMPOTENCY)
         self._release_idempotency = register(_RELEASE_IDEMPOTENCY)
+        self._index_creation = register(_INDEX_CREATION)
+        self._mark_completed = register(_MARK_COMPLETED)
+        self._index_completion = register(_INDEX_COMPLETION)
 
     # -- keys ---------------------------------------------------------------------------------------
 
@@ -220,6 +296,13 @@ class RedisLedger(Ledger):
     def _audit_key(self, user: str | None) -> str:
         return f"{self.prefix}audit:{_user_tag(user) if user is not None else '-'}"
 
+    def _upload_key(self, owner: str, status: str | None) -> str:
+        return f"{self.prefix}up:{_user_tag(owner)}:{status or 'all'}"
+
+    def _upload_keys(self, owner: str) -> list[str]:
+        """The owner's all, pending and completed sets, in the order the index scripts take them."""
+        return [self._upload_key(owner, None), self._upload_key(owner, PENDING), self._upload_key(owner, COMPLETED)]
+
     # -- ownership ----------------------------------------------------------------------------------
 
     def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
@@ -229,22 +312,18 @@ class RedisLedger(Ledger):
             "upstream_request_id": upstream_request_id or "", "created_at": repr(float(at)), "refresh_count": 0,
         }
         args = [item for pair in fields.items() for item in pair]
-        self._run(lambda: self._record_creation(keys=[self._resource_key(provider, resource_id)], args=args))
+        created = self._run(lambda: self._record_creation(keys=[self._resource_key(provider, resource_id)], args=args))
+        if created != 1:
+            return  # the id has an owner already, who keeps it (and its place in their list)
+        # Second, in its own script: the sets are under the owner's hash tag, the resource is not.
+        member = _member(Position(created_ms(float(at)), provider, resource_id))
+        self._run(lambda: self._index_creation(keys=self._upload_keys(owner), args=[member]))
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
         key = self._resource_key(provider, resource_id)
         # str, not bytes: the client is made with decode_responses=True, which its types do not follow.
         found = cast("dict[str, str]", self._run(lambda: self._client.hgetall(key)))
-        if not found:
-            return None
-        return Resource(
-            provider=provider,
-            resource_id=resource_id,
-            owner=found["owner"],
-            kind=found["kind"],
-            created_at=float(found["created_at"]),
-            refresh_count=int(found.get("refresh_count") or 0),
-        )
+        return _resource(provider, resource_id, found) if found else None
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
         key = self._resource_key(provider, resource_id)
@@ -253,6 +332,48 @@ class RedisLedger(Ledger):
 
     def release_refresh(self, *, provider: str, resource_id: str) -> None:
         self._run(lambda: self._release_refresh(keys=[self._resource_key(provider, resource_id)]))
+
+    def mark_completed(self, *, provider: str, resource_id: str, at: float) -> Resource | None:
+        key = self._resource_key(provider, resource_id)
+        flat = self._run(lambda: self._mark_completed(keys=[key], args=[repr(float(at))]))
+        if not flat:
+            return None
+        resource = _resource(provider, resource_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        # Second, as for a creation: move the member from pending to completed in the owner's sets.
+        member = _member(resource.position)
+        self._run(lambda: self._index_completion(keys=self._upload_keys(resource.owner), args=[member]))
+        return resource
+
+    def list_uploads(
+        self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
+    ) -> UploadPage:
+        if not 1 <= limit <= 100:
+            raise ValueError(f"limit must be 1-100, not {limit}")
+        if status is not None and status not in UPLOAD_STATUSES:
+            raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
+        key = self._upload_key(owner, status)
+        start = "(" + _member(after) if after is not None else "-"
+        # ZRANGEBYLEX, the same range as ZRANGE ... BYLEX, which needs Redis 6.2. One member more than the
+        # page: whether it exists says whether a next page does.
+        members = cast("list[str]", self._run(lambda: self._client.zrangebylex(key, start, "+", 0, limit + 1)))
+        page = [_position(member) for member in members[:limit]]
+
+        def read_all() -> list[Any]:
+            with self._client.pipeline(transaction=False) as pipe:
+                for at in page:
+                    pipe.hgetall(self._resource_key(at.provider, at.resource_id))
+                return pipe.execute()
+
+        hashes = cast("list[dict[str, str]]", self._run(read_all) if page else [])
+        uploads = []
+        for at, found in zip(page, hashes, strict=True):
+            # The hash is the truth; the sets only say where to look.
+            if not found or found.get("owner") != owner:
+                continue
+            resource = _resource(at.provider, at.resource_id, found)
+            if status is None or resource.status == status:
+                uploads.append(resource)
+        return UploadPage(uploads, page[-1] if len(members) > limit else None)
 
     # -- quotas and rate limits ---------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 Every check-and-update runs in one ``BEGIN IMMEDIATE`` transaction, which takes SQLite's write lock
 up front: two processes sharing the file (or threads sharing this connection) never both see room
 under a quota and both take it. For many instances behind a gateway use the Redis ledger instead.
+
+A ledger file made by an older broker is brought up to the current schema when it is opened (see
+:func:`_migrate`).
 """
 
 from __future__ import annotations
@@ -16,13 +19,18 @@ from typing import TypeVar, cast
 
 from upload_broker.ledger.base import (
     AUDIT_COLUMNS,
+    COMPLETED,
+    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
     LedgerUnavailable,
     Limit,
     LimitExceeded,
+    Position,
     Resource,
+    UploadPage,
+    created_ms,
     retry_after,
 )
 
@@ -43,6 +51,9 @@ CREATE TABLE IF NOT EXISTS resources (
     created_at REAL NOT NULL,
     refresh_count INTEGER NOT NULL DEFAULT 0,
     last_refreshed_at REAL,
+    completed_at REAL,
+    completed INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER,
     PRIMARY KEY (provider, resource_id)
 );
 CREATE TABLE IF NOT EXISTS limit_events (
@@ -79,6 +90,26 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_by_user ON audit (user, seq);
 """
 
+# Columns added to ``resources`` after its first release, with how each is declared, in the order added.
+# A file made before them gets them at open (SQLite's ADD COLUMN needs a constant default for NOT NULL).
+_ADDED_RESOURCE_COLUMNS = (
+    ("completed_at", "REAL"),
+    ("completed", "INTEGER NOT NULL DEFAULT 0"),
+    ("created_ms", "INTEGER"),
+)
+
+# Made after the migration: they index columns that an older file gains only then. Each serves one query
+# of ``list_uploads`` whole: equality on the owner (and status), a range on the row value, and the order
+# read backwards from the index, so neither a full scan nor a sort is needed (tests prove it with EXPLAIN
+# QUERY PLAN).
+_UPLOAD_INDEXES = """
+CREATE INDEX IF NOT EXISTS resources_by_owner ON resources (owner, created_ms, provider, resource_id);
+CREATE INDEX IF NOT EXISTS resources_by_owner_status
+    ON resources (owner, completed, created_ms, provider, resource_id);
+"""
+
+_RESOURCE_COLUMNS = "provider, resource_id, owner, kind, created_at, refresh_count, completed_at"
+
 
 # Column names come from the AuditRecord dataclass, never from a request; built once, not per record.
 _INSERT_AUDIT = f"INSERT INTO audit ({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"  # noqa: S608
@@ -96,7 +127,9 @@ class SqliteLedger(Ledger):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
-        except (sqlite3.Error, OSError):
+            self._transaction(_migrate)
+            self._db.executescript(_UPLOAD_INDEXES)
+        except (sqlite3.Error, OSError, LedgerUnavailable):
             raise LedgerUnavailable() from None
 
     # -- ownership ----------------------------------------------------------------------------------
@@ -105,18 +138,12 @@ class SqliteLedger(Ledger):
                         at) -> None:
         self._write(
             "INSERT OR IGNORE INTO resources (provider, resource_id, owner, kind, operation, request_id,"
-            " upstream_request_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (provider, resource_id, owner, kind, operation, request_id, upstream_request_id, at),
+            " upstream_request_id, created_at, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (provider, resource_id, owner, kind, operation, request_id, upstream_request_id, at, created_ms(at)),
         )
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
-        row = self._read(
-            lambda db: db.execute(
-                "SELECT provider, resource_id, owner, kind, created_at, refresh_count FROM resources"
-                " WHERE provider = ? AND resource_id = ?",
-                (provider, resource_id),
-            ).fetchone()
-        )
+        row = self._read(lambda db: _find(db, provider, resource_id))
         return Resource(*row) if row else None
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
@@ -135,6 +162,41 @@ class SqliteLedger(Ledger):
             "UPDATE resources SET refresh_count = MAX(refresh_count - 1, 0) WHERE provider = ? AND resource_id = ?",
             (provider, resource_id),
         )
+
+    def mark_completed(self, *, provider: str, resource_id: str, at: float) -> Resource | None:
+        def mark(db: sqlite3.Connection) -> tuple | None:
+            # COALESCE keeps the first time; an unknown id matches no row, so nothing is written.
+            db.execute(
+                "UPDATE resources SET completed_at = COALESCE(completed_at, ?), completed = 1"
+                " WHERE provider = ? AND resource_id = ?",
+                (at, provider, resource_id),
+            )
+            return _find(db, provider, resource_id)
+
+        row = self._transaction(mark)
+        return Resource(*row) if row else None
+
+    def list_uploads(
+        self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
+    ) -> UploadPage:
+        _check_page(limit, status)
+        where = "owner = ?"
+        args: list[object] = [owner]
+        if status is not None:
+            where += " AND completed = ?"
+            args.append(1 if status == COMPLETED else 0)
+        if after is not None:
+            where += " AND (created_ms, provider, resource_id) < (?, ?, ?)"
+            args += [after.created_ms, after.provider, after.resource_id]
+        # One row more than the page: whether it exists says whether a next page does.
+        args.append(limit + 1)
+        sql = (
+            f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE {where}"  # noqa: S608 - fixed fragments only
+            " ORDER BY created_ms DESC, provider DESC, resource_id DESC LIMIT ?"
+        )
+        rows = self._read(lambda db: db.execute(sql, args).fetchall())
+        uploads = [Resource(*row) for row in rows[:limit]]
+        return UploadPage(uploads, uploads[-1].position if len(rows) > limit else None)
 
     # -- quotas and rate limits ---------------------------------------------------------------------
 
@@ -260,6 +322,37 @@ class SqliteLedger(Ledger):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _find(db: sqlite3.Connection, provider: str, resource_id: str) -> tuple | None:
+    return db.execute(
+        f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE provider = ? AND resource_id = ?",  # noqa: S608
+        (provider, resource_id),
+    ).fetchone()
+
+
+def _check_page(limit: int, status: str | None) -> None:
+    """Refuse a page size or status outside the contract: a caller's bug, better loud than a wrong page."""
+    if not 1 <= limit <= 100:
+        raise ValueError(f"limit must be 1-100, not {limit}")
+    if status is not None and status not in UPLOAD_STATUSES:
+        raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Add the columns a ledger file made by an older broker lacks, and fill them in for its rows.
+
+    Runs in a write transaction, so of two processes opening one old file only the first alters it; the
+    second then finds the columns there. ``completed`` starts at 0 (an old file knew no completions) and
+    ``created_ms`` is derived from ``created_at`` as :func:`created_ms` does for new rows: the whole part
+    of the same product, at least 0 (truncating and flooring differ only below 0, where both give 0).
+    """
+    present = {row[1] for row in db.execute("PRAGMA table_info(resources)")}
+    added = [(name, declaration) for name, declaration in _ADDED_RESOURCE_COLUMNS if name not in present]
+    for name, declaration in added:
+        db.execute(f"ALTER TABLE resources ADD COLUMN {name} {declaration}")
+    if any(name == "created_ms" for name, _ in added):
+        db.execute("UPDATE resources SET created_ms = MAX(0, CAST(created_at * 1000 AS INTEGER))")
 
 
 def _create_private(path: str) -> None:
