@@ -5,7 +5,7 @@ file); anyone else gets the same 404 ResourceNotFound as for an asset that does 
 Response: RequestId, MediaId, UploadAddress, UploadAuth, Expiration.
 """
 
-from upload_broker.providers.ice import IceRefresh
+from upload_broker.providers.ice import MEDIA_SOURCE, IceRefresh
 
 operation = IceRefresh(
     function="refresh_upload_media",
@@ -18,4 +18,5 @@ operation = IceRefresh(
     operator_fields=(),
     size_field=None,
     check=None,
+    source_check=MEDIA_SOURCE,  # a finished upload is never refreshed: the refresh would overwrite its source
 )

@@ -5,7 +5,7 @@ the source file); anyone else gets the same 404 as for a video that does not exi
 Response: RequestId, VideoId, UploadAddress, UploadAuth, Expiration.
 """
 
-from upload_broker.providers.vod import VodRefresh
+from upload_broker.providers.vod import VIDEO_SOURCE, VodRefresh
 
 operation = VodRefresh(
     function="refresh_upload_video",
@@ -18,4 +18,5 @@ operation = VodRefresh(
     operator_fields=(),
     size_field=None,
     check=None,
+    source_check=VIDEO_SOURCE,  # a finished upload is never refreshed: the refresh would overwrite its source
 )

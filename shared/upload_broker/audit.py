@@ -2,7 +2,7 @@
 
 A record holds the time, the user (None when refused before the token was verified), the upstream
 operation, the resource id, the broker's and the upstream's request ids, the source IP, the user agent,
-the outcome (``issued``, ``replayed``, ``admin-override``, ``refused``), the error code and the status.
+the outcome (``issued``, ``replayed``, ``admin-override``, ``source-replaced``, ``completed``, ``refused``), the error code and the status.
 It never holds a secret: no UploadAuth, no token, no key, no request body.
 
 An issuance is recorded before the credentials leave; if the store cannot take the record, no
@@ -32,6 +32,10 @@ log = logging.getLogger("upload_broker.audit")
 ISSUED = "issued"
 REPLAYED = "replayed"
 ADMIN_OVERRIDE = "admin-override"
+# An owner refreshed a finished upload (BROKER_ALLOW_SOURCE_REPLACE): its source may be replaced.
+SOURCE_REPLACED = "source-replaced"
+# A signed VOD callback said the upstream holds an upload's source; refreshes are refused from then on.
+COMPLETED = "completed"
 REFUSED = "refused"
 
 _MAX_TEXT = 256
@@ -69,6 +73,27 @@ def issued(
         status=200,
     )
     call.broker.ledger.append_audit(record)
+    _log(record)
+
+
+def completed(broker: Broker, request: Request, request_id: str, *, owner: str, event: str, resource_id: str,
+              at: float) -> None:
+    """Record that a signed callback locked ``owner``'s upload; raises :class:`LedgerUnavailable` if the store
+    fails (the callback is then answered 503, and VOD sends it again)."""
+    record = AuditRecord(
+        at=at,
+        user=owner,
+        operation=event,
+        resource_id=resource_id,
+        request_id=request_id,
+        upstream_request_id=None,
+        source_ip=_clip(request.source_ip),
+        user_agent=_clip(request.headers.get("User-Agent")),
+        outcome=COMPLETED,
+        code=None,
+        status=200,
+    )
+    broker.ledger.append_audit(record)
     _log(record)
 
 

@@ -14,10 +14,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from upload_broker.config import Config
-from upload_broker.http import Answer, Request, Route
+from upload_broker.http import Answer, Endpoint, Request, Route
 from upload_broker.retry import Budget
 from upload_broker.validation import Field
 
@@ -55,6 +55,37 @@ class Call:
         if self.budget is None:
             self.budget = Budget.of(self.config.upstream_budget_seconds)
         return self.budget
+
+
+class Function(Protocol):
+    """What a function folder's ``operation.py`` declares: its folder, its route, and how a broker serves it
+    (:meth:`bind`). Every :class:`Operation` is one; so are the functions that call no upstream (a user's
+    uploads, VOD's callbacks)."""
+
+    @property
+    def function(self) -> str: ...
+
+    @property
+    def route(self) -> Route: ...
+
+    def bind(self, broker: Broker) -> Endpoint: ...
+
+
+class Authenticated(Protocol):
+    """A function served behind the bearer token: :class:`~upload_broker.runtime.BoundOperation` checks the
+    token, then calls :meth:`run`. ``action`` names it in the audit trail; ``id_field`` is the path parameter
+    naming its resource, if any."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def id_field(self) -> str | None: ...
+
+    @property
+    def route(self) -> Route: ...
+
+    def run(self, call: Call) -> Answer: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,3 +127,39 @@ class Operation:
 
     def run(self, call: Call) -> Answer:
         raise NotImplementedError
+
+    def bind(self, broker: Broker) -> Endpoint:
+        from upload_broker.runtime import BoundOperation
+
+        return BoundOperation(self, broker)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceCheck:
+    """How a refresh asks its upstream whether the upload's source file is already in, before it refreshes
+    (a refresh hands out a credential that overwrites that file).
+
+    Every status the upstream documents is declared as either ``unfinished`` (the source is not in yet: a
+    refresh resumes or retries the upload) or ``finished`` (the upstream holds the source). A status in
+    neither set - one the upstream added later - counts as finished and is logged: the broker never
+    overwrites a source on a guess.
+    """
+
+    action: str  # the upstream's read operation ("GetVideoInfo")
+    id_param: str  # its parameter naming the resource ("VideoId")
+    status_path: tuple[str, ...]  # where the status is in its answer (("Video", "Status"))
+    unfinished: frozenset[str]
+    finished: frozenset[str]
+
+    def __post_init__(self) -> None:
+        if not (self.unfinished and self.finished) or self.unfinished & self.finished:
+            raise TypeError(f"{self.action}: unfinished and finished statuses must be given and disjoint")
+        if not self.status_path:
+            raise TypeError(f"{self.action}: status_path is required")
+
+    def status_of(self, answer: dict[str, Any]) -> str | None:
+        """The status in the upstream's answer, or None when the answer carries none."""
+        value: Any = answer
+        for key in self.status_path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value if isinstance(value, str) and value else None

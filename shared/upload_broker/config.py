@@ -19,6 +19,12 @@ _REGION = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 # ICE CreateUploadMedia: "本接口目前仅支持华东 2(上海)、华北 2(北京)、华南 1(深圳)地域"
 # (https://help.aliyun.com/document_detail/440767.html, usage limits).
 ICE_UPLOAD_REGIONS = ("cn-shanghai", "cn-beijing", "cn-shenzhen")
+# VOD's callback authentication key: "up to 32 characters in length and must contain uppercase letters,
+# lowercase letters, and digits" (SetMessageCallback, AuthKey). Two keys, comma-separated, are both accepted
+# while the console's key is rotated ("HTTP callback authentication" advises accepting both for a while).
+_CALLBACK_KEY = re.compile(r"(?=[^,]*[A-Z])(?=[^,]*[a-z])(?=[^,]*[0-9])[A-Za-z0-9]{1,32}")
+CALLBACK_KEY_RULE = ("expected the VOD console's authentication key (up to 32 characters, with upper-case and "
+                     "lower-case letters and digits), or two of them separated by a comma while rotating")
 # How tokens are verified: exactly one of these is set (the operator's own key material).
 TOKEN_SETTINGS = ("BROKER_JWT_SECRET", "BROKER_JWT_PUBLIC_KEY", "BROKER_JWKS_URL")
 
@@ -59,6 +65,9 @@ class Config:
     vod_storage_location: str | None = None
     vod_app_id: str | None = None
     vod_callback_url: str | None = None
+    # The key VOD signs its HTTP callbacks with (console: Callback settings, authentication key); without
+    # it /v1/callbacks/vod refuses every callback.
+    vod_callback_auth_keys: tuple[str, ...] = field(default=(), repr=False)
 
     # Operator policy applied to every ICE create.
     ice_app_id: str | None = None
@@ -87,6 +96,8 @@ class Config:
     max_refreshes: int = 20
     refresh_window_hours: float = 168.0
     admin_scope: str | None = None
+    # Whether an owner may refresh (and so overwrite) an upload whose source the upstream already holds.
+    allow_source_replace: bool = False
 
     port: int = 8000
 
@@ -127,6 +138,11 @@ class Config:
                 "WANGSU_SECRET_KEY" if wangsu_key else "WANGSU_ACCESS_KEY", "set both Wangsu keys, or neither"
             )
 
+        callback_keys = env.callback_auth_keys("VOD_CALLBACK_AUTH_KEY")
+        if callback_keys and env.text("VOD_CALLBACK_URL") is None:
+            raise ConfigError("VOD_CALLBACK_URL", "VOD signs each callback over its callback URL: set the URL "
+                                                  "the VOD console sends callbacks to, as well as the key")
+
         return cls(
             credentials=credentials,
             vod_region=env.region("VOD_REGION", D.vod_region),
@@ -145,7 +161,9 @@ class Config:
             vod_workflow_id=env.text("VOD_WORKFLOW_ID"),
             vod_storage_location=env.text("VOD_STORAGE_LOCATION"),
             vod_app_id=env.text("VOD_APP_ID"),
-            vod_callback_url=env.url("VOD_CALLBACK_URL"),
+            # Exactly as set, trailing slash and all: VOD signs its callbacks over this very text.
+            vod_callback_url=env.url("VOD_CALLBACK_URL", exact=True),
+            vod_callback_auth_keys=callback_keys,
             ice_app_id=env.text("ICE_APP_ID"),
             ice_entity_id=env.text("ICE_ENTITY_ID"),
             ice_workflow_id=env.text("ICE_WORKFLOW_ID"),
@@ -172,6 +190,7 @@ class Config:
             refresh_window_hours=env.number("BROKER_REFRESH_WINDOW_HOURS", D.refresh_window_hours,
                                             low=0, high=24 * 365 * 10),
             admin_scope=env.text("BROKER_ADMIN_SCOPE"),
+            allow_source_replace=env.boolean("BROKER_ALLOW_SOURCE_REPLACE", D.allow_source_replace),
             port=env.integer("PORT", D.port, low=1, high=65535),
         )
 
@@ -215,7 +234,7 @@ class _Env:
                                     "outin-xxx.oss-cn-shanghai.aliyuncs.com")
         return value
 
-    def url(self, name: str) -> str | None:
+    def url(self, name: str, *, exact: bool = False) -> str | None:
         value = self.text(name)
         if value is None:
             return None
@@ -226,7 +245,7 @@ class _Env:
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError:
             raise ConfigError(name, "the URL's port is not a number") from None
-        return value.rstrip("/")
+        return value if exact else value.rstrip("/")
 
     def origins(self, name: str) -> tuple[str, ...]:
         value = self.text(name)
@@ -252,6 +271,25 @@ class _Env:
         if (low is not None and number < low) or (high is not None and number > high):
             raise ConfigError(name, f"{number} is out of range [{low}, {high if high is not None else '...'}]")
         return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(name, f"{value!r} is not true or false")
+
+    def callback_auth_keys(self, name: str) -> tuple[str, ...]:
+        value = self.text(name)
+        if value is None:
+            return ()
+        keys = tuple(key.strip() for key in value.split(","))
+        if len(keys) > 2 or not all(_CALLBACK_KEY.fullmatch(key) for key in keys):
+            raise ConfigError(name, CALLBACK_KEY_RULE)
+        return keys
 
     def number(self, name: str, default: float, *, low: float, high: float) -> float:
         value = self.text(name)

@@ -158,6 +158,14 @@ class IdempotencyConflict(BrokerError):
     default_message = "This Idempotency-Key was already used with a different request body."
 
 
+class UploadAlreadyCompleted(BrokerError):
+    """Raised when a refresh would overwrite the source of an upload that the upstream already holds."""
+
+    status = 409
+    code = "UploadAlreadyCompleted"
+    default_message = "This upload finished; start a new upload to send another file."
+
+
 # --- protocol --------------------------------------------------------------------------------------
 
 

@@ -5,7 +5,9 @@
   call → the owner, the kept answer and the audit record → credentials. If any record cannot be written,
   no credential leaves (503).
 - A refresh: the ledger's record first; a resource that is missing, not the caller's, or of another kind
-  than the route's is answered exactly as a missing one (404) and never reaches the upstream.
+  than the route's is answered exactly as a missing one (404) and never reaches the upstream. Then the
+  free limits (window, count), then whether the upstream already holds the source (the ledger's word, else
+  the upstream's status lookup): a finished upload is not refreshed (409), since a refresh overwrites it.
 
 The provider (``providers/<name>.py``) supplies the client, the credentials, the answer's ``Expiration``
 and the 404; this module never names one.
@@ -16,17 +18,28 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from upload_broker import audit, idempotency, limits
-from upload_broker.call import RESOURCE_ID, Call, Operation
-from upload_broker.errors import BadRequest, BrokerError, Forbidden, NotFound, UpstreamError
+from upload_broker.call import RESOURCE_ID, Call, Operation, SourceCheck
+from upload_broker.errors import (
+    BadRequest,
+    BrokerError,
+    Forbidden,
+    NotFound,
+    UploadAlreadyCompleted,
+    UpstreamError,
+)
 from upload_broker.http import Answer
 from upload_broker.ledger import LedgerUnavailable
 from upload_broker.providers import provider_named
+
+log = logging.getLogger("upload_broker")
 
 # CreateUploadVideo / CreateUploadImage: "the validity period of an upload credential is 3,000 seconds".
 DEFAULT_CREDENTIAL_SECONDS = 3000
@@ -120,12 +133,17 @@ def issue_create(
     return Answer(response)
 
 
-def issue_refresh(call: Call, operation: Operation) -> Answer:
-    """Refresh a resource only for its owner; anyone else gets the same 404 as for a missing one.
+def issue_refresh(call: Call, operation: Operation, source_check: SourceCheck) -> Answer:
+    """Refresh a resource only for its owner, and only while its upload is unfinished.
 
-    A refresh can overwrite the source file, so it is also bounded: at most ``BROKER_MAX_REFRESHES`` per
-    resource and only within ``BROKER_REFRESH_WINDOW_HOURS`` of its creation (403 past either). A token
-    with the ``BROKER_ADMIN_SCOPE`` scope may refresh any resource the broker issued, past both limits;
+    Anyone but the owner gets the same 404 as for a missing resource. A refresh can overwrite the source
+    file, so it is bounded: at most ``BROKER_MAX_REFRESHES`` per resource, only within
+    ``BROKER_REFRESH_WINDOW_HOURS`` of its creation (403 past either), and never once the upstream holds
+    the source (409 ``UploadAlreadyCompleted``) unless the operator allows owners to replace a finished
+    source (``BROKER_ALLOW_SOURCE_REPLACE``). Whether the source is in comes from the ledger (a signed
+    callback or an earlier lookup said so) or, when the ledger does not know yet, from the upstream's own
+    status (``source_check``), asked before the refresh and under the same error rules and budget. A token
+    with the ``BROKER_ADMIN_SCOPE`` scope may refresh any resource the broker issued, past every limit;
     each such use is audited as ``admin-override``.
     """
     provider = provider_named(operation.provider)
@@ -153,12 +171,25 @@ def issue_refresh(call: Call, operation: Operation) -> Answer:
                 "be refreshed; create a new upload instead."
             )
         overridden = True
+    if not admin and record.refresh_count >= config.max_refreshes:
+        raise _refreshes_spent(config.max_refreshes)  # before the status lookup: a refusal that costs nothing
+    if record.completed_at is None and source_in(call, operation, source_check, resource_id):
+        try:
+            ledger.mark_completed(provider=operation.provider, resource_id=resource_id, at=call.now)
+        except LedgerUnavailable:
+            log.warning("completion not recorded", extra={"request_id": call.request_id})  # asked again next time
+        record = replace(record, completed_at=call.now)
+    outcome = audit.ISSUED
+    if record.completed_at is not None:
+        if admin:
+            overridden = True
+        elif config.allow_source_replace:
+            outcome = audit.SOURCE_REPLACED
+        else:
+            raise UploadAlreadyCompleted()
     if not ledger.record_refresh(provider=operation.provider, resource_id=resource_id, at=call.now,
                                  limit=None if admin else config.max_refreshes):
-        raise Forbidden(
-            f"This upload was already refreshed {config.max_refreshes} times, the most allowed; "
-            "create a new upload instead."
-        )
+        raise _refreshes_spent(config.max_refreshes)
     overridden = overridden or record.refresh_count >= config.max_refreshes
     try:
         try:
@@ -169,7 +200,7 @@ def issue_refresh(call: Call, operation: Operation) -> Answer:
         response.setdefault(id_field, resource_id)
         response["Expiration"] = provider.expiration(response, call.now)
         audit.issued(call, operation, resource_id=resource_id, upstream_request_id=response.get("RequestId"),
-                     outcome=audit.ADMIN_OVERRIDE if overridden else audit.ISSUED)
+                     outcome=audit.ADMIN_OVERRIDE if overridden else outcome)
     except BaseException:
         try:
             ledger.release_refresh(provider=operation.provider, resource_id=resource_id)
@@ -177,6 +208,42 @@ def issue_refresh(call: Call, operation: Operation) -> Answer:
             pass  # the refresh stays counted: the safe side of the limit
         raise
     return Answer(response)
+
+
+def _refreshes_spent(limit: int) -> Forbidden:
+    return Forbidden(f"This upload was already refreshed {limit} times, the most allowed; create a new upload instead.")
+
+
+def source_in(call: Call, operation: Operation, check: SourceCheck, resource_id: str) -> bool:
+    """Whether the upstream already holds ``resource_id``'s source, by its status (``check.action``).
+
+    The lookup is one more upstream call inside the request's budget, retried (it only reads) by the same
+    rules as the refresh; a failure is the refresh's failure, so no refresh is ever made blind.
+    """
+    provider = provider_named(operation.provider)
+    try:
+        answer = call.broker.upstream(operation.provider).call(
+            check.action, {check.id_param: resource_id}, credentials=provider.credentials(call),
+            budget=call.upstream_budget(), idempotent=True,
+        )
+    except NotFound as missing:
+        raise provider.not_found(operation.kind, missing.upstream_request_id) from None
+    except BadRequest as refused:
+        # ICE answers GetMediaInfo for an id it does not know with 400 'The specified parameter "MediaId" is
+        # not valid.' (https://developer.aliyun.com/ask/673180), besides its 404 ResourceNotFound.
+        if refused.upstream_code == "InvalidParameter" and check.id_param in (refused.upstream_message or ""):
+            raise provider.not_found(operation.kind, refused.upstream_request_id) from None
+        raise
+    status = check.status_of(answer)
+    if status is None:
+        raise UpstreamError(f"The upstream's {check.action} answer has no status; no credential was issued.",
+                            upstream_request_id=answer.get("RequestId"))
+    if status in check.unfinished:
+        return False
+    if status not in check.finished:
+        log.warning("unknown upstream status counted as finished",
+                    extra={"request_id": call.request_id, "action": check.action, "status": status[:64]})
+    return True
 
 
 # --- Expiration ------------------------------------------------------------------------------------

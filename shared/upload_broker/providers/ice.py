@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from upload_broker.call import Call, Operation
+from upload_broker.call import Call, Operation, SourceCheck
 from upload_broker.errors import NotFound
 from upload_broker.flows import issue_create, issue_refresh, upload_auth_expiration
 from upload_broker.http import Answer
@@ -89,10 +89,30 @@ class IceCreate(Operation):
         return issue_create(call, self, params)
 
 
+# Whether ICE holds a media asset's source, by GetMediaInfo's MediaInfo.MediaBasicInfo.Status (GetMediaInfo,
+# https://www.alibabacloud.com/help/en/ims/developer-reference/api-ice-2020-11-09-getmediainfo, which calls it
+# only "the resource status"; the values are listed with ListMediaBasicInfos,
+# https://help.aliyun.com/document_detail/197964.html):
+# - not in yet: Init ("initial state: the source file is not ready"), Preparing ("the source file is being
+#   prepared, e.g. uploading or being produced") and PrepareFail ("preparing the source file failed, e.g. its
+#   information could not be read"): like VOD's UploadFail, a failed preparation holds no usable source, and
+#   a refresh is the documented way to upload it again;
+# - in: Normal ("the source file is ready").
+MEDIA_SOURCE = SourceCheck(
+    action="GetMediaInfo",
+    id_param="MediaId",
+    status_path=("MediaInfo", "MediaBasicInfo", "Status"),
+    unfinished=frozenset({"Init", "Preparing", "PrepareFail"}),
+    finished=frozenset({"Normal"}),
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class IceRefresh(Operation):
-    """ICE ``RefreshUploadMedia`` of a media asset the caller created."""
+    """ICE ``RefreshUploadMedia`` of a media asset the caller created, while its upload is unfinished."""
+
+    source_check: SourceCheck
 
     def run(self, call: Call) -> Answer:
         validate(call.body, ())  # "empty body": anything else is a mistake worth telling
-        return issue_refresh(call, self)
+        return issue_refresh(call, self, self.source_check)

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from upload_broker.call import Call, Operation
+from upload_broker.call import Call, Operation, SourceCheck
 from upload_broker.errors import NotFound
 from upload_broker.flows import issue_create, issue_refresh, upload_auth_expiration
 from upload_broker.http import Answer
@@ -94,10 +94,30 @@ class VodCreate(Operation):
         return issue_create(call, self, params)
 
 
+# Whether VOD holds a video's source, by GetVideoInfo's Video.Status ("Basic data types", "Status: Audio and
+# video status", https://help.aliyun.com/document_detail/52839.htm; GetVideoInfo,
+# https://alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getvideoinfo):
+# - not in yet: Uploading ("the initial status ... the file is being uploaded") and UploadFail ("network
+#   problems or a damaged source file ... retry the upload"): a refresh is how an upload resumes or retries;
+# - in: UploadSucc (uploaded; transcoding, snapshots and review can start), Transcoding, TranscodeFail (the
+#   source was read, and failed to transcode), Checking (awaiting review), Blocked, Normal (playable), and
+#   ProduceFail (a produced video, never one the broker issued): every one of these follows a stored source.
+VIDEO_SOURCE = SourceCheck(
+    action="GetVideoInfo",
+    id_param="VideoId",
+    status_path=("Video", "Status"),
+    unfinished=frozenset({"Uploading", "UploadFail"}),
+    finished=frozenset({"UploadSucc", "Transcoding", "TranscodeFail", "Checking", "Blocked", "Normal",
+                        "ProduceFail"}),
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class VodRefresh(Operation):
-    """A VOD refresh of a resource the caller created (``RefreshUploadVideo``)."""
+    """A VOD refresh of a resource the caller created (``RefreshUploadVideo``), while its upload is unfinished."""
+
+    source_check: SourceCheck
 
     def run(self, call: Call) -> Answer:
         validate(call.body, ())  # "empty body or {}": anything else is a mistake worth telling
-        return issue_refresh(call, self)
+        return issue_refresh(call, self, self.source_check)
