@@ -38,6 +38,8 @@ DEV_KEY_ID = "LTAI-dev-key-not-real"
 DEV_KEY_SECRET = "dev-secret-not-real-000000"  # noqa: S105 - a fake key for the fakes
 DEV_WANGSU_KEY = "ws-dev-key-not-real"
 DEV_WANGSU_SECRET = "ws-dev-secret-not-real"  # noqa: S105 - a fake key for the fakes
+# The fake VOD signs its callbacks with this, as the VOD console's authentication key would.
+DEV_CALLBACK_KEY = "DevCallbackKey0NotReal"  # noqa: S105 - a fake key for the fakes
 
 
 def state_dir() -> Path:
@@ -45,9 +47,10 @@ def state_dir() -> Path:
     return Path(os.environ.get("BROKER_STATE_DIR") or ROOT / ".broker")
 
 
-def start_fakes(environ: MutableMapping[str, str]) -> tuple[list[str], Callable[[], None]]:
+def start_fakes(environ: MutableMapping[str, str], *, port: int | str = 8000) -> tuple[list[str], Callable[[], None]]:
     """Start the fakes the environment lacks credentials for, each on a free port; set their endpoints
-    into ``environ``. Returns the banner's lines and a function that stops them."""
+    into ``environ``. The fake VOD sends its signed upload-complete callbacks to the broker on ``port``, as
+    the VOD console's HTTP callback would. Returns the banner's lines and a function that stops them."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     started: list = []
@@ -61,7 +64,11 @@ def start_fakes(environ: MutableMapping[str, str]) -> tuple[list[str], Callable[
         oss = FakeOss().start()
         # A browser sends Host: <bucket>.localhost:<port> to a localhost endpoint, which resolves to loopback.
         oss_url = f"http://localhost:{oss.port}"
-        vod = FakeVod(keys, oss_endpoint=oss_url).start()
+        # The console's callback settings: the operator's own, if set, else the local broker's route.
+        environ.setdefault("VOD_CALLBACK_URL", f"http://127.0.0.1:{port}/v1/callbacks/vod")
+        environ.setdefault("VOD_CALLBACK_AUTH_KEY", DEV_CALLBACK_KEY)
+        vod = FakeVod(keys, oss_endpoint=oss_url, callback_url=environ["VOD_CALLBACK_URL"],
+                      callback_auth_key=environ["VOD_CALLBACK_AUTH_KEY"].split(",")[0].strip()).start()
         ice = FakeIce(keys, oss_endpoint=oss_url).start()
         oss.issuers += [vod, ice]  # the fake OSS accepts the credentials these two issue
         started += [oss, vod, ice]
@@ -151,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     port_text = environ.get("PORT", "8000")
     if port_text.isdigit() and not port_is_free(int(port_text)):
         return port_taken(int(port_text))  # before a fake starts or a token is printed
-    notes, stop_fakes = start_fakes(environ)
+    notes, stop_fakes = start_fakes(environ, port=port_text)
     secret = ensure_dev_secret(environ)
     environ.setdefault("BROKER_LEDGER_URL", f"sqlite:///{state_dir() / 'ledger.sqlite3'}")
     state_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -242,7 +249,8 @@ def invoke(args: argparse.Namespace) -> int:
                 for placeholder in ("${VideoId}", "${MediaId}"):
                     if placeholder in event_text:
                         # A refresh needs a resource this user created: create one first, as a client would.
-                        event_text = event_text.replace(placeholder, _create_for(args.op, token))
+                        event_text = event_text.replace(placeholder, _create_for(args.op, placeholder[2:-1], token))
+                event_text = _signed_callback(event_text, environ)
                 result = _handler(args.op)(event_text.encode("utf-8"), _Context(args.op))
             except ConfigError as error:
                 print(f"configuration error: {error}", file=sys.stderr)
@@ -271,20 +279,39 @@ def _handler(function: str) -> Callable:
     return importlib.import_module(f"functions.{function}.index").handler
 
 
-def _create_for(refresh_function: str, token: str) -> str:
-    """Invoke the create that issues what ``refresh_function`` refreshes; return the new resource's id."""
+def _create_for(function: str, id_field: str, token: str) -> str:
+    """Invoke the create that issues what ``function`` refreshes (or, for any other function, the create whose
+    answer carries ``id_field``); return the new resource's id."""
     from upload_broker.local import discover_operations
 
     operations = {op.function: op for op in discover_operations()}
-    refresh = operations[refresh_function]
-    create = next(op for op in operations.values()
-                  if op.is_create and op.provider == refresh.provider and op.kind == refresh.kind)
+    refresh = operations.get(function)
+    if refresh is not None:
+        create = next(op for op in operations.values()
+                      if op.is_create and op.provider == refresh.provider and op.kind == refresh.kind)
+    else:  # vod_callback: an upload to say is complete
+        create = next(op for op in operations.values()
+                      if op.is_create and op.id_field == id_field and op.kind in ("video", "media"))
     event_text = (ROOT / "tests" / "events" / f"{create.function}.json").read_text(encoding="utf-8")
     result = _handler(create.function)(event_text.replace("${TOKEN}", token).encode("utf-8"), _Context(create.function))
     body = json.loads(result["body"])
     if result["statusCode"] != 200:
         raise SystemExit(f"make invoke: the create before the refresh failed: {json.dumps(body)}")
     return body[create.id_field]
+
+
+def _signed_callback(event_text: str, environ: Mapping[str, str]) -> str:
+    """``${VOD_TIMESTAMP}`` and ``${VOD_SIGNATURE}`` as VOD would sign a callback now, with the callback URL
+    and key in the environment (the fake VOD's, unless the operator set their own)."""
+    if "${VOD_TIMESTAMP}" not in event_text:
+        return event_text
+    import hashlib
+
+    timestamp = str(int(time.time()))
+    url = environ.get("VOD_CALLBACK_URL", "")
+    key = (environ.get("VOD_CALLBACK_AUTH_KEY") or "").split(",")[0].strip()
+    signature = hashlib.md5(f"{url}|{timestamp}|{key}".encode(), usedforsecurity=False).hexdigest()
+    return event_text.replace("${VOD_TIMESTAMP}", timestamp).replace("${VOD_SIGNATURE}", signature)
 
 
 @dataclass(frozen=True)

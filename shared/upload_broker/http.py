@@ -125,6 +125,9 @@ class Endpoint:
     """What :func:`serve` calls once a request has passed the protocol checks."""
 
     route: Route
+    # True: the endpoint reads ``request.body`` itself (after checks of its own that must come first, such
+    # as a signature) and gets ``{}`` as ``body``; the body's size limit still applies before it is called.
+    raw_body: bool = False
 
     def handle(self, request: Request, body: dict[str, Any], path_params: dict[str, str], request_id: str) -> Answer:
         raise NotImplementedError
@@ -243,7 +246,11 @@ def _dispatch(request: Request, endpoints: tuple[Endpoint, ...], request_id: str
     if method not in endpoint.route.methods:
         raise MethodNotAllowed((*endpoint.route.methods, "OPTIONS"))
 
-    body = parse_json_body(request)
+    if endpoint.raw_body:
+        check_body_size(request)
+        body: dict[str, Any] = {}
+    else:
+        body = parse_json_body(request)
     answer = endpoint.handle(request, body, path_params, request_id)
     return Response(200, answer.body, dict(answer.headers))
 
@@ -256,15 +263,21 @@ def _match(endpoints: tuple[Endpoint, ...], path: str) -> tuple[Endpoint | None,
     return None, {}
 
 
-def parse_json_body(request: Request) -> dict[str, Any]:
-    """The body as a JSON object: empty means ``{}``; otherwise JSON in UTF-8 of at most 64 KiB."""
+def check_body_size(request: Request) -> None:
+    """413 for a body (read or declared) over 64 KiB."""
     if request.body_too_large or len(request.body) > MAX_BODY_BYTES or _declared_length(request) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
+
+
+def parse_json_body(request: Request, *, any_content_type: bool = False) -> dict[str, Any]:
+    """The body as a JSON object: empty means ``{}``; otherwise JSON in UTF-8 of at most 64 KiB, sent as
+    ``application/json`` (any type with ``any_content_type``, for senders that do not document theirs)."""
+    check_body_size(request)
     if not request.body.strip():
         return {}
     content_type = (request.headers.get("Content-Type") or "").strip()
     media_type, _, params = content_type.partition(";")
-    if media_type.strip().lower() != "application/json":
+    if media_type.strip().lower() != "application/json" and not any_content_type:
         raise UnsupportedMediaType()
     charset = _CHARSET.search(params)
     if charset and charset.group(1).lower() not in ("utf-8", "utf8"):

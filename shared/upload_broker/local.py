@@ -27,7 +27,7 @@ from flask import Flask
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 
-from upload_broker.call import Operation
+from upload_broker.call import Function, Operation
 from upload_broker.config import Config
 from upload_broker.http import MAX_BODY_BYTES
 from upload_broker.runtime import Broker, fc_handler
@@ -39,16 +39,21 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-def discover_operations() -> list[Operation]:
+def discover_functions() -> list[Function]:
     """Every ``functions/<op>/operation.py``'s ``operation``, in folder order."""
     import functions
 
-    operations = []
+    found = []
     for info in sorted(pkgutil.iter_modules(functions.__path__), key=lambda i: i.name):
         if info.ispkg:
             module = importlib.import_module(f"functions.{info.name}.operation")
-            operations.append(module.operation)
-    return operations
+            found.append(module.operation)
+    return found
+
+
+def discover_operations() -> list[Operation]:
+    """The functions that call an upstream operation (every one but a user's uploads and VOD's callbacks)."""
+    return [function for function in discover_functions() if isinstance(function, Operation)]
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ class FunctionRouter:
     route; anything else (``/healthz``, unknown paths) goes to the first function, whose pipeline answers
     it in JSON as every function does."""
 
-    def __init__(self, broker: Broker, operations: list[Operation]) -> None:
-        self._functions = [(op, fc_handler(broker, [op])) for op in operations]
+    def __init__(self, broker: Broker, functions: list[Function]) -> None:
+        self._functions = [(function, fc_handler(broker, [function])) for function in functions]
 
     def route(self, path: str) -> tuple[str, Callable[[Any, Any], Any]]:
         for operation, handler in self._functions:
@@ -137,7 +142,7 @@ def http_response(result: dict[str, Any]) -> FlaskResponse:
 def create_app(config: Config | None = None, *, broker: Broker | None = None) -> Flask:
     """The local app; tests pass a ``config`` (or a whole ``broker``) instead of patching the environment."""
     broker = broker or Broker(config or Config.from_env())
-    router = FunctionRouter(broker, discover_operations())
+    router = FunctionRouter(broker, discover_functions())
     app = Flask("upload_broker")
     app.config["broker"] = broker
     demo_dir = PROJECT_ROOT / "examples" / "web"

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from upload_broker import audit
-from upload_broker.call import Call, Operation
+from upload_broker.call import Authenticated, Call, Function
 from upload_broker.config import Config, Credentials
 from upload_broker.errors import BrokerError, UpstreamError
 from upload_broker.http import (
@@ -167,8 +167,8 @@ class Broker:
 
     # -- serving ------------------------------------------------------------------------------------
 
-    def endpoints(self, operations: Iterable[Operation]) -> tuple[Endpoint, ...]:
-        return tuple(BoundOperation(op, self) for op in operations)
+    def endpoints(self, functions: Iterable[Function]) -> tuple[Endpoint, ...]:
+        return tuple(function.bind(self) for function in functions)
 
     def serve(self, request: Request, endpoints: tuple[Endpoint, ...]) -> Response:
         found = _context_credentials(request)
@@ -196,7 +196,7 @@ class Broker:
 class BoundOperation(Endpoint):
     """An operation served by one broker: checks the token, then runs the operation."""
 
-    operation: Operation
+    operation: Authenticated
     broker: Broker
 
     @property
@@ -217,7 +217,7 @@ class BoundOperation(Endpoint):
         except BrokerError as error:
             # For the audit record: who (None until the token is verified), what, on which resource.
             error.audit_context = audit.AuditContext(
-                user, operation.action, path_params.get(operation.id_field)
+                user, operation.action, path_params.get(operation.id_field) if operation.id_field else None
             )
             raise
 
@@ -233,9 +233,9 @@ def _context_credentials(request: Request) -> Credentials | None:
     return None
 
 
-def fc_handler(broker: Broker, operations: Iterable[Operation]) -> Callable[[Any, Any], Any]:
-    """``handler(event, context)`` serving ``operations``: what Function Compute 3.0 calls."""
-    endpoints = broker.endpoints(operations)
+def fc_handler(broker: Broker, functions: Iterable[Function]) -> Callable[[Any, Any], Any]:
+    """``handler(event, context)`` serving ``functions``: what Function Compute 3.0 calls."""
+    endpoints = broker.endpoints(functions)
 
     def handler(event: Any, context: Any = None) -> dict[str, Any] | str:
         kind, decoded = EventKind.FC_HTTP, None
@@ -265,7 +265,7 @@ def _platform_id(event: Mapping[str, Any] | None, context: Any) -> str | None:
     return None
 
 
-def entry_point(*operations: Operation, broker: Broker | None = None) -> Callable[[Any, Any], Any]:
+def entry_point(*functions: Function, broker: Broker | None = None) -> Callable[[Any, Any], Any]:
     """A function folder's ``handler``; builds the broker now, at cold start (a bad setting stops it here)."""
     configure_logging()
-    return fc_handler(broker or Broker.from_env(), operations)
+    return fc_handler(broker or Broker.from_env(), functions)

@@ -52,6 +52,24 @@ def test_invoke_of_a_refresh_creates_first_and_refreshes_that(op, id_field, acti
     assert issued[0]["resource_id"] == issued[1]["resource_id"] == result["body"][id_field]
 
 
+@pytest.mark.parametrize("event", ["tests/events/vod_callback.json", "tests/events/apigateway/vod_callback.json"])
+def test_invoke_of_the_vod_callback_signs_it_as_vod_would_and_locks_a_new_video(event):
+    done = invoke("vod_callback", event)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["statusCode"] == 200, result
+    completed = [json.loads(line) for line in done.stderr.splitlines() if '"outcome": "completed"' in line]
+    assert [(r["operation"], r["user"]) for r in completed] == [("FileUploadComplete", "dev-user")]
+
+
+@pytest.mark.parametrize("event", ["tests/events/list_uploads.json", "tests/events/apigateway/list_uploads.json"])
+def test_invoke_of_the_listing(event):
+    done = invoke("list_uploads", event)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["statusCode"] == 200 and result["body"]["Uploads"] == [] and result["body"]["NextToken"] is None
+
+
 def test_invoke_serves_an_api_gateway_event_too():
     done = invoke("refresh_upload_video", "tests/events/apigateway/refresh_upload_video.json")
     assert done.returncode == 0, done.stderr[-2000:]
