@@ -41,6 +41,42 @@ Sources for every behaviour (cited again next to the code that implements it):
 - [ICERUM] ICE RefreshUploadMedia: https://alibabacloud.com/help/en/ims/developer-reference/api-ice-2020-11-09-refreshuploadmedia.
 - [ICEERR] IMS error codes: https://help.aliyun.com/document_detail/197855.html (ResourceNotFound
          "Resource not found" 404 is ICE's not-found answer for an unknown MediaId).
+- [VODST] VOD "Basic data types": https://help.aliyun.com/document_detail/52839.htm. "Status: Audio and video
+         status" lists Uploading (the initial status), UploadFail, UploadSucc, Transcoding, TranscodeFail, Checking,
+         Blocked, Normal, ProduceFail; the legacy image / attached-media table lists Uploading, Normal (uploaded),
+         UploadFail.
+- [VODGVI] GetVideoInfo: https://alibabacloud.com/help/en/vod/developer-reference/api-vod-2017-03-21-getvideoinfo
+         and https://www.alibabacloud.com/help/zh/doc-detail/52835.htm (VideoId required; answer
+         {"RequestId","Video":{"VideoId","Title","Description","Status","CreationTime":"2017-11-14T09:15:50Z",
+         "ModificationTime","Size":10897890,"CateId":0,"Tags","StorageLocation":"<bucket>.oss-cn-shanghai.aliyuncs.com",
+         "RegionId","AppId","TemplateGroupId",...}}; an unknown VideoId is 404 InvalidVideo.NotFound
+         "The video does not exist.").
+- [ICEGMI] ICE GetMediaInfo: https://www.alibabacloud.com/help/en/ims/developer-reference/api-ice-2020-11-09-getmediainfo
+         (MediaId wins; without it InputURL must be given, as an http(s)://<bucket>.oss-...aliyuncs.com/<key> or
+         oss://<bucket>/<key> address; answer {"RequestId","MediaInfo":{"MediaId","MediaBasicInfo":{...},
+         "FileInfoList":[{"FileBasicInfo":{"FileName","FileStatus","FileType":"source_file","FileSize","FileUrl",
+         "Region","CreateTime"}}]}}; FileSize is a string in that schema) and the data types of the media asset
+         library, https://www.alibabacloud.com/help/en/ims/developer-reference/data-type-3.
+- [ICEST] ICE media asset status, MediaBasicInfo.Status in ListMediaBasicInfos:
+         https://help.aliyun.com/document_detail/197964.html: Init (source file not ready), Preparing (e.g.
+         uploading), PrepareFail, Normal (source file ready).
+- [CB]   VOD HTTP callbacks: https://alibabacloud.com/help/en/vod/user-guide/http-callbacks and
+         https://www.alibabacloud.com/help/doc-detail/67214.htm: a POST of the JSON event to the callback URL;
+         success only on HTTP 200 (any other status, or a timeout, is a failure); a failed callback is retried
+         twice, three attempts in all, then dropped. Authentication (optional, when an auth key is set): headers
+         X-VOD-TIMESTAMP (UNIX seconds) and X-VOD-SIGNATURE = md5 hex of "<callback URL>|<timestamp>|<auth key>";
+         the doc's example md5("https://www.example.com/your/callback|1519375990|test123") =
+         "c72b60894140fa98920f1279219b7ed4". The FAQ's curl sends Content-Type: application/json.
+- [CBURL] Per-upload callback URL in UserData {"MessageCallback":{"CallbackURL":..,"CallbackType":"http"}}:
+         https://help.aliyun.com/document_detail/473081.html (the URL is bound to the media file and overrides the
+         global one, but only takes effect while the global callback is configured as HTTP).
+- [EVT]  Upload events: FileUploadComplete https://www.alibabacloud.com/help/doc-detail/55630.htm
+         ({"Status":"success","EventTime":"2017-03-20T07:49:17Z","EventType":"FileUploadComplete","VideoId",
+         "Size","FileUrl"}, plus "Extend", the JSON string of UserData.Extend); ImageUploadComplete
+         https://help.aliyun.com/document_detail/91968.htm (EventTime yyyy-MM-ddTHH:mm:ss:SSSZ, sample
+         "2024-04-10T01:37:14:627Z"; {"Status","FileURL","AppId","EventType","EventTime","Size","ImageId"});
+         AttachedMediaUploadComplete https://www.alibabacloud.com/help/doc-detail/103250.html
+         ({"EventTime","EventType","AttachedMediaId","Size","FileURL","Status"}).
 - [AUTH] Decoded UploadAddress / UploadAuth shape and formats: the decoded CreateUploadVideo answer quoted in
          public code (UploadAddress {"Endpoint":"https://oss-cn-shanghai.aliyuncs.com","Bucket":"outin-<32 hex>",
          "FileName":"sv/<8hex>-<11hex>/<8hex>-<11hex>.mp4"}; UploadAuth {"SecurityToken":"CAIS...",
@@ -59,6 +95,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import re
@@ -82,7 +119,12 @@ __all__ = [
     "FakeIce",
     "FakeVod",
     "RpcError",
+    "CallbackAttempt",
+    "ICE_MEDIA_STATUSES",
+    "VOD_IMAGE_STATUSES",
     "VOD_MEDIA_EXTENSIONS",
+    "VOD_VIDEO_STATUSES",
+    "callback_signature",
     "canonical_string_to_sign",
     "percent_encode",
     "sign_rpc",
@@ -117,6 +159,24 @@ VOD_ATTACHED_EXTENSIONS: dict[str, frozenset[str]] = {
     "material": frozenset({"jpg", "gif", "png", "mp4", "mat", "zip", "apk"}),
 }
 ICE_FILE_TYPES = frozenset({"video", "image", "audio", "text", "other"})  # [ICECUM]
+
+# [VODST] / [ICEST]: the statuses each kind of resource can have, where it starts, and where its upload takes it
+# (the fake does not transcode, so a video stays UploadSucc until a test moves it on with set_status).
+VOD_VIDEO_STATUSES = frozenset(
+    {"Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail", "Checking", "Blocked", "Normal",
+     "ProduceFail"}
+)  # fmt: skip
+VOD_IMAGE_STATUSES = frozenset({"Uploading", "Normal", "UploadFail"})
+ICE_MEDIA_STATUSES = frozenset({"Init", "Preparing", "PrepareFail", "Normal"})
+_STATUSES = {"video": VOD_VIDEO_STATUSES, "image": VOD_IMAGE_STATUSES, "attached": VOD_IMAGE_STATUSES,
+             "media": ICE_MEDIA_STATUSES}  # fmt: skip
+_INITIAL_STATUS = {"video": "Uploading", "image": "Uploading", "attached": "Uploading", "media": "Init"}
+_UPLOADED_STATUS = {"video": "UploadSucc", "image": "Normal", "attached": "Normal", "media": "Normal"}
+
+# [CB]: three attempts in all, the retries 1 s apart; an attempt that gets no answer within 5 s has failed.
+CALLBACK_ATTEMPTS = 3
+CALLBACK_RETRY_INTERVAL = 1.0
+CALLBACK_TIMEOUT = 5.0
 
 # Default messages, as the docs spell them.
 _MESSAGES: dict[str, str] = {
@@ -162,6 +222,17 @@ def sign_rpc(string_to_sign: str, secret: str) -> str:
 
 def _iso8601(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso8601_colon_ms(epoch: float) -> str:
+    # [EVT] ImageUploadComplete's EventTime: yyyy-MM-ddTHH:mm:ss:SSSZ (a colon before the milliseconds).
+    moment = datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}:{moment.microsecond // 1000:03d}Z"
+
+
+def callback_signature(callback_url: str, timestamp: str, auth_key: str) -> str:
+    """[CB] X-VOD-SIGNATURE: lowercase hex md5 of "<callback URL>|<X-VOD-TIMESTAMP>|<auth key>"."""
+    return hashlib.md5(f"{callback_url}|{timestamp}|{auth_key}".encode()).hexdigest()  # noqa: S324 - VOD's choice
 
 
 def _parse_timestamp(value: str) -> float | None:
@@ -250,6 +321,28 @@ class Resource:
     created_at: float
     damaged: bool = False
     access_key_ids: list[str] = field(default_factory=list)
+    modified_at: float = 0.0
+    size: int | None = None  # bytes, once the file has landed
+    uploaded_at: float | None = None  # when the file landed in OSS (mark_uploaded)
+    event: dict[str, Any] | None = None  # the upload-complete event VOD sends for it ([EVT])
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One HTTP callback attempt the fake VOD made ([CB]), in order, in ``FakeVod.callback_attempts``."""
+
+    resource_id: str
+    url: str
+    event: dict[str, Any]
+    headers: dict[str, str]  # as sent (Content-Type, and X-VOD-TIMESTAMP / X-VOD-SIGNATURE when signed)
+    attempt: int  # 1, 2, 3
+    status: int | None  # the receiver's HTTP status, None when there was no answer
+    error: str | None  # why there was no answer (timeout, refused, ...)
+    at: float  # the fake's clock when it was sent
+
+    @property
+    def delivered(self) -> bool:
+        return self.status == 200  # [CB]: only 200 counts
 
 
 @dataclass
@@ -306,10 +399,38 @@ class _Handler(FakeHandler["FakeAliyun"]):
         self.wfile.write(payload)
 
 
+def _xml_element(name: str, value: Any) -> str:
+    if isinstance(value, Mapping):  # a nested object is a nested element
+        return f"<{name}>" + "".join(_xml_element(k, v) for k, v in value.items()) + f"</{name}>"
+    if isinstance(value, (list, tuple)):  # an array repeats its element, once per item (none when empty)
+        return "".join(_xml_element(name, item) for item in value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    return f"<{name}>{xml_escape(str(value))}</{name}>"
+
+
 def _to_xml(root: str, body: Mapping[str, Any]) -> str:
-    # [SIG] common parameters: Format defaults to XML. Answers here are flat, so a flat rendering suffices.
-    inner = "".join(f"<{k}>{xml_escape(str(v))}</{k}>" for k, v in body.items())
-    return f'<?xml version="1.0" encoding="UTF-8"?><{root}>{inner}</{root}>'
+    # [SIG] common parameters: Format defaults to XML; the JSON answer's keys become elements, nested as they nest.
+    return f'<?xml version="1.0" encoding="UTF-8"?>{_xml_element(root, body)}'
+
+
+def _post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int | None, str | None]:
+    """POST a callback; (status, None) when the receiver answered, (None, why) when it did not ([CB])."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    connection = connection_class(parts.hostname or "", parts.port, timeout=timeout)
+    try:
+        connection.request("POST", target, body=body, headers=dict(headers))
+        response = connection.getresponse()
+        response.read()
+        return response.status, None
+    except (OSError, http.client.HTTPException) as error:  # timeouts, refused connections, bad answers
+        return None, f"{type(error).__name__}: {error}"
+    finally:
+        connection.close()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -353,7 +474,16 @@ class FakeAliyun(FakeServer):
         # One storage bucket per fake, as an account's default VOD storage location ([AUTH]: outin-<32 hex>).
         self.default_bucket = f"outin-{_hex(32)}"
 
+        # [CB] console settings (VOD only; see FakeVod): the global HTTP callback URL and the auth key, or None.
+        self.callback_url: str | None = None
+        self.callback_auth_key: str | None = None
+        # [CB] delivery timing; tests may shorten them, the defaults are the documented ones.
+        self.callback_timeout = CALLBACK_TIMEOUT
+        self.callback_retry_interval = CALLBACK_RETRY_INTERVAL
+
         self._lock = threading.RLock()
+        self._callback_changed = threading.Condition()
+        self._callback_cancel = threading.Event()
         self._init_state()
 
     def _init_state(self) -> None:
@@ -364,6 +494,13 @@ class FakeAliyun(FakeServer):
         self.connections = 0
         self._nonces: dict[str, float] = {}
         self._faults: list[Fault] = []
+        # Deliveries still running belong to the state being forgotten: cancel them, start a fresh record.
+        self._callback_cancel.set()
+        with self._callback_changed:
+            self._callback_cancel = threading.Event()
+            self.callback_attempts: list[CallbackAttempt] = []
+            self._callbacks_in_flight = 0
+            self._callback_changed.notify_all()
 
     @property
     def endpoint(self) -> str:
@@ -429,10 +566,90 @@ class FakeAliyun(FakeServer):
         with self._lock:
             self.resources[resource_id].damaged = True
 
-    def mark_uploaded(self, resource_id: str) -> None:
-        # [VODRUV]/55397: a medium starts "Uploading" and becomes "Uploaded" once its file is in storage.
+    def mark_uploaded(self, resource_id: str, size: int | None = None) -> None:
+        """The resource's file has landed in OSS (FakeOss calls this on PutObject / CompleteMultipartUpload).
+
+        Its status moves on ([VODST]: a video to UploadSucc, an image or attached medium to Normal; [ICEST]: a
+        media asset to Normal), its size is recorded, and a VOD resource's upload-complete event ([EVT]) is
+        POSTed to its callback URL, if it has one, from a background thread ([CB]).
+        """
         with self._lock:
-            self.resources[resource_id].status = "Uploaded"
+            resource = self.resources[resource_id]
+            now = self.clock()
+            resource.status = _UPLOADED_STATUS[resource.kind]
+            resource.modified_at = now
+            resource.uploaded_at = now
+            if size is not None:
+                resource.size = int(size)
+            resource.event = self._upload_event(resource) if self.product == "vod" else None
+            url = self._callback_url_for(resource)
+            event = resource.event
+        if event is not None and url is not None:
+            self._start_delivery(resource_id, url, event)
+
+    def set_status(self, resource_id: str, status: str) -> None:
+        """Put a resource in any status its kind documents ([VODST], [ICEST]); an undocumented one is refused."""
+        with self._lock:
+            resource = self.resources[resource_id]
+            allowed = _STATUSES[resource.kind]
+            if status not in allowed:
+                raise ValueError(f"{status!r} is not a documented {resource.kind} status: {sorted(allowed)}")
+            resource.status = status
+            resource.modified_at = self.clock()
+
+    def callback_url_for(self, resource_id: str) -> str | None:
+        """Where this resource's events go: its UserData MessageCallback URL, else the console URL ([CBURL])."""
+        with self._lock:
+            return self._callback_url_for(self.resources[resource_id])
+
+    def send_callback(self, resource_id: str) -> dict[str, Any]:
+        """(Re)send a resource's upload-complete event, the same body again (a replay), in the background.
+
+        Returns the event. Refused for a resource whose file has not landed, or one with no callback URL.
+        """
+        with self._lock:
+            resource = self.resources[resource_id]
+            if resource.event is None:
+                raise RuntimeError(f"{resource_id} has no upload-complete event: its file has not landed in OSS")
+            url = self._callback_url_for(resource)
+            event = dict(resource.event)
+        if url is None:
+            raise RuntimeError("no callback URL: set callback_url (or the upload's UserData MessageCallback)")
+        self._start_delivery(resource_id, url, event)
+        return event
+
+    def wait_for_callbacks(self, count: int, timeout: float = 10.0) -> list[CallbackAttempt]:
+        """Wait until at least `count` callback attempts were made; returns them all. TimeoutError if not."""
+        deadline = time.monotonic() + timeout
+        with self._callback_changed:
+            while len(self.callback_attempts) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"{len(self.callback_attempts)} callback attempt(s) after {timeout} s, expected {count}"
+                    )
+                self._callback_changed.wait(remaining)
+            return list(self.callback_attempts)
+
+    def drain_callbacks(self, timeout: float = 10.0) -> list[CallbackAttempt]:
+        """Wait until no delivery is running (retries included); returns every attempt. TimeoutError if not."""
+        deadline = time.monotonic() + timeout
+        with self._callback_changed:
+            while self._callbacks_in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self._callbacks_in_flight} callback delivery(ies) still running")
+                self._callback_changed.wait(remaining)
+            return list(self.callback_attempts)
+
+    def stop(self) -> None:
+        """Stop serving; deliveries still waiting to retry give up (what was recorded stays)."""
+        super().stop()
+        with self._callback_changed:
+            self._callback_cancel.set()
+            self._callback_cancel = threading.Event()  # for deliveries after a later start()
+            self._callbacks_in_flight = 0  # the cancelled ones no longer count
+            self._callback_changed.notify_all()
 
     def get(self, resource_id: str) -> Resource:
         with self._lock:
@@ -465,6 +682,22 @@ class FakeAliyun(FakeServer):
         with self._lock:
             return self._create_upload_video({"Title": title, "FileName": file_name, **params})
 
+    def create_image(self, image_type: str = "default", **params: str) -> dict[str, str]:
+        """Seed a VOD image directly (no HTTP, not recorded in calls); returns the CreateUploadImage answer."""
+        if self.product != "vod":
+            raise RuntimeError("create_image is a VOD helper")
+        with self._lock:
+            return self._create_upload_image({"ImageType": image_type, **params})
+
+    def create_attached_media(
+        self, business_type: str = "subtitle", media_ext: str = "vtt", **params: str
+    ) -> dict[str, str]:
+        """Seed a VOD attached medium directly (no HTTP, not recorded); returns the CreateUploadAttachedMedia answer."""
+        if self.product != "vod":
+            raise RuntimeError("create_attached_media is a VOD helper")
+        with self._lock:
+            return self._create_upload_attached_media({"BusinessType": business_type, "MediaExt": media_ext, **params})
+
     def create_media(self, file_info: Mapping[str, Any] | None = None, **params: str) -> dict[str, str]:
         """Seed an ICE media asset directly (no HTTP, not recorded in calls); returns the CreateUploadMedia answer."""
         if self.product != "ice":
@@ -478,6 +711,98 @@ class FakeAliyun(FakeServer):
         with self._lock:
             key_ids = self.resources[resource_id].access_key_ids
             return {"AccessKeyId": key_ids[-1], **self.issued_credentials[key_ids[-1]]}
+
+    # ---- callbacks ([CB]) -------------------------------------------------------------------------------------
+
+    def _callback_url_for(self, resource: Resource) -> str | None:
+        if self.product != "vod" or not self.callback_url:
+            return None  # [CBURL]: no global HTTP callback, so a UserData URL does not take effect either
+        try:
+            user_data = json.loads(resource.params.get("UserData") or "null")
+        except ValueError:
+            user_data = None
+        message_callback = user_data.get("MessageCallback") if isinstance(user_data, dict) else None
+        if isinstance(message_callback, dict):
+            url = message_callback.get("CallbackURL")
+            callback_type = str(message_callback.get("CallbackType") or "http").lower()
+            if callback_type == "http" and isinstance(url, str) and url:
+                return url
+        return self.callback_url
+
+    def _upload_event(self, resource: Resource) -> dict[str, Any] | None:
+        """[EVT] the event VOD sends when this resource's file has landed, keys in the docs' sample order."""
+        url = self._object_url(resource.bucket, resource.file_name)
+        at = resource.uploaded_at if resource.uploaded_at is not None else self.clock()
+        if resource.kind == "video":
+            event: dict[str, Any] = {"Status": "success", "EventTime": _iso8601(at), "EventType": "FileUploadComplete",
+                                     "VideoId": resource.resource_id}  # fmt: skip
+            if resource.size is not None:
+                event["Size"] = resource.size
+            event["FileUrl"] = url
+            try:
+                user_data = json.loads(resource.params.get("UserData") or "null")
+            except ValueError:
+                user_data = None
+            if isinstance(user_data, dict) and "Extend" in user_data:
+                extend = user_data["Extend"]
+                event["Extend"] = extend if isinstance(extend, str) else json.dumps(extend, separators=(",", ":"))
+            return event
+        if resource.kind == "image":
+            event = {"Status": "success", "FileURL": url}
+            if resource.params.get("AppId"):
+                event["AppId"] = resource.params["AppId"]
+            event |= {"EventType": "ImageUploadComplete", "EventTime": _iso8601_colon_ms(at)}
+            if resource.size is not None:
+                event["Size"] = resource.size
+            event["ImageId"] = resource.resource_id
+            return event
+        if resource.kind == "attached":
+            event = {"EventTime": _iso8601(at), "EventType": "AttachedMediaUploadComplete",
+                     "AttachedMediaId": resource.resource_id}  # fmt: skip
+            if resource.size is not None:
+                event["Size"] = resource.size
+            return event | {"FileURL": url, "Status": "success"}
+        return None
+
+    def _start_delivery(self, resource_id: str, url: str, event: dict[str, Any]) -> None:
+        # [CB]: asynchronous, so the OSS request that completed the upload is never held up by the receiver.
+        with self._callback_changed:
+            cancel = self._callback_cancel
+            self._callbacks_in_flight += 1
+        thread = threading.Thread(
+            target=self._deliver, args=(resource_id, url, event, cancel), name=f"fake-{self.product}-callback",
+            daemon=True,
+        )  # fmt: skip
+        thread.start()
+
+    def _deliver(self, resource_id: str, url: str, event: dict[str, Any], cancel: threading.Event) -> None:
+        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+        try:
+            for attempt in range(1, CALLBACK_ATTEMPTS + 1):
+                if attempt > 1 and cancel.wait(self.callback_retry_interval):
+                    return
+                if cancel.is_set():
+                    return
+                now = self.clock()
+                headers = {"Content-Type": "application/json"}  # [CB] the FAQ's curl
+                if self.callback_auth_key:
+                    timestamp = str(int(now))  # UNIX seconds, 10 digits
+                    headers["X-VOD-TIMESTAMP"] = timestamp
+                    headers["X-VOD-SIGNATURE"] = callback_signature(url, timestamp, self.callback_auth_key)
+                status, error = _post(url, body, headers, self.callback_timeout)
+                record = CallbackAttempt(resource_id, url, dict(event), headers, attempt, status, error, now)
+                with self._callback_changed:
+                    if cancel.is_set():
+                        return  # reset() since: this attempt belongs to forgotten state
+                    self.callback_attempts.append(record)
+                    self._callback_changed.notify_all()
+                if status == 200:
+                    return
+        finally:
+            with self._callback_changed:
+                if not cancel.is_set():
+                    self._callbacks_in_flight -= 1
+                self._callback_changed.notify_all()
 
     # ---- request processing -----------------------------------------------------------------------------------
 
@@ -612,10 +937,12 @@ class FakeAliyun(FakeServer):
                 "RefreshUploadVideo": self._refresh_upload_video,
                 "CreateUploadImage": self._create_upload_image,
                 "CreateUploadAttachedMedia": self._create_upload_attached_media,
+                "GetVideoInfo": self._get_video_info,
             }
         return {
             "CreateUploadMedia": self._create_upload_media,
             "RefreshUploadMedia": self._refresh_upload_media,
+            "GetMediaInfo": self._get_media_info,
         }
 
     def _dispatch(self, action: str, params: dict[str, str]) -> dict[str, Any]:
@@ -715,14 +1042,16 @@ class FakeAliyun(FakeServer):
         return address, auth
 
     def _new_resource(self, kind: str, resource_id: str, file_name: str, params: dict[str, str]) -> Resource:
+        now = self.clock()
         resource = Resource(
             kind=kind,
             resource_id=resource_id,
-            status="Uploading",  # 55397: the initial status of an uploaded-to-be medium
+            status=_INITIAL_STATUS[kind],  # [VODST] Uploading / [ICEST] Init: the file is not there yet
             bucket=self._bucket_for(params),
             file_name=file_name,
             params=dict(params),
-            created_at=self.clock(),
+            created_at=now,
+            modified_at=now,
         )
         self.resources[resource_id] = resource
         return resource
@@ -811,6 +1140,37 @@ class FakeAliyun(FakeServer):
         url = self._object_url(resource.bucket, key)
         return {"MediaId": media_id, "MediaURL": url, "FileURL": url, "UploadAddress": address, "UploadAuth": auth}
 
+    def _storage_location(self, bucket: str) -> str:
+        # [VODGVI] StorageLocation "<bucket>.oss-<region>.aliyuncs.com", the form CreateUpload* take back.
+        return f"{bucket}.oss-{self.region}.aliyuncs.com"
+
+    def _get_video_info(self, params: dict[str, str]) -> dict[str, Any]:
+        video_id = self._require(params, "VideoId")
+        resource = self.resources.get(video_id)
+        if resource is None or resource.kind != "video":
+            raise RpcError(404, "InvalidVideo.NotFound", "The video does not exist.")  # [VODGVI]
+        p = resource.params
+        video: dict[str, Any] = {"VideoId": video_id, "Title": p.get("Title", "")}
+        if p.get("Description"):
+            video["Description"] = p["Description"]
+        video |= {
+            "Status": resource.status,
+            "CreationTime": _iso8601(resource.created_at),
+            "ModificationTime": _iso8601(resource.modified_at),
+        }
+        if resource.size is not None:
+            video["Size"] = resource.size
+        if p.get("CateId"):
+            video["CateId"] = int(p["CateId"])  # a Long in [VODST]
+        if p.get("Tags"):
+            video["Tags"] = p["Tags"]
+        if p.get("TemplateGroupId"):
+            video["TemplateGroupId"] = p["TemplateGroupId"]
+        video |= {"StorageLocation": self._storage_location(resource.bucket), "RegionId": self.region}
+        if p.get("AppId"):
+            video["AppId"] = p["AppId"]
+        return {"Video": video}
+
     # ICE ------------------------------------------------------------------------------------------------------
 
     def _create_upload_media(self, params: dict[str, str]) -> dict[str, Any]:
@@ -841,6 +1201,64 @@ class FakeAliyun(FakeServer):
         url = self._object_url(resource.bucket, resource.file_name)
         return {"MediaId": media_id, "MediaURL": url, "FileURL": url, "UploadAddress": address, "UploadAuth": auth}
 
+    def _media_by_input_url(self, input_url: str) -> Resource | None:
+        # [ICEGMI] InputURL: http(s)://<bucket>.oss-<region>.aliyuncs.com/<key>, oss://<bucket>/<key>, or the
+        # object URL this fake handed out (path-style when its OSS endpoint is local).
+        for resource in self.resources.values():
+            if resource.kind != "media":
+                continue
+            bucket, key = resource.bucket, resource.file_name
+            host = f"{bucket}.oss-{self.region}.aliyuncs.com"
+            if input_url in (f"oss://{bucket}/{key}", f"https://{host}/{key}", f"http://{host}/{key}",
+                             self._object_url(bucket, key)):  # fmt: skip
+                return resource
+        return None
+
+    def _get_media_info(self, params: dict[str, str]) -> dict[str, Any]:
+        media_id, input_url = params.get("MediaId"), params.get("InputURL")
+        if media_id:  # [ICEGMI]: MediaId wins
+            resource = self.resources.get(media_id)
+        elif input_url:
+            resource = self._media_by_input_url(input_url)
+        else:
+            raise _invalid("MediaId", "Either MediaId or InputURL must be given.")
+        if resource is None or resource.kind != "media":
+            raise RpcError(404, "ResourceNotFound", "Resource not found")  # [ICEERR]
+        try:
+            info = json.loads(resource.params.get("FileInfo") or "{}")
+            meta = json.loads(resource.params.get("MediaMetaData") or "{}")
+        except ValueError:
+            info, meta = {}, {}
+        info = info if isinstance(info, dict) else {}
+        meta = meta if isinstance(meta, dict) else {}
+        url = self._object_url(resource.bucket, resource.file_name)
+        basic: dict[str, Any] = {"MediaId": resource.resource_id, "InputURL": url, "MediaType": info.get("Type", "")}
+        if meta.get("BusinessType"):
+            basic["BusinessType"] = meta["BusinessType"]
+        basic["Title"] = str(meta.get("Title") or info.get("Name") or "")
+        for name in ("Description", "CateId", "Tags", "CoverURL"):
+            if meta.get(name) not in (None, ""):
+                basic[name] = meta[name]
+        if resource.params.get("UserData"):
+            basic["UserData"] = resource.params["UserData"]
+        basic |= {
+            "Status": resource.status,
+            "CreateTime": _iso8601(resource.created_at),
+            "ModifiedTime": _iso8601(resource.modified_at),
+        }
+        files: list[dict[str, Any]] = []
+        if resource.uploaded_at is not None:  # the source file exists once it has landed
+            file_info: dict[str, Any] = {
+                "FileName": resource.file_name.rsplit("/", 1)[-1],
+                "FileStatus": "Normal",
+                "FileType": "source_file",
+            }
+            if resource.size is not None:
+                file_info["FileSize"] = str(resource.size)  # a string in [ICEGMI]'s schema
+            file_info |= {"FileUrl": url, "Region": self.region, "CreateTime": _iso8601(resource.uploaded_at)}
+            files.append({"FileBasicInfo": file_info})
+        return {"MediaInfo": {"MediaId": resource.resource_id, "MediaBasicInfo": basic, "FileInfoList": files}}
+
     def _refresh_upload_media(self, params: dict[str, str]) -> dict[str, Any]:
         media_id = self._require(params, "MediaId")
         resource = self.resources.get(media_id)
@@ -851,10 +1269,24 @@ class FakeAliyun(FakeServer):
 
 
 class FakeVod(FakeAliyun):
-    """Fake ApsaraVideo VOD, API version 2017-03-21."""
+    """Fake ApsaraVideo VOD, API version 2017-03-21.
 
-    def __init__(self, access_keys: Mapping[str, AccessKeyEntry], **kwargs: Any) -> None:
+    ``callback_url`` / ``callback_auth_key`` are the console's event-notification settings ([CB], as
+    SetMessageCallback sets them): with a URL, each upload-complete event is POSTed there (or to the upload's own
+    UserData MessageCallback URL, [CBURL]); with a key, signed. Both are plain attributes a test may change.
+    """
+
+    def __init__(
+        self,
+        access_keys: Mapping[str, AccessKeyEntry],
+        *,
+        callback_url: str | None = None,
+        callback_auth_key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(access_keys, product="vod", **kwargs)
+        self.callback_url = callback_url
+        self.callback_auth_key = callback_auth_key
 
 
 class FakeIce(FakeAliyun):

@@ -13,7 +13,7 @@ signatures byte for byte, answers with OSS's own XML, and keeps what was uploade
 Who may do what comes from the issuers (``FakeVod`` / ``FakeIce``): a request must be signed with one of their
 ``issued_credentials`` (AccessKeyId, secret, ``x-oss-security-token``), before its ``expires_at`` on the shared
 clock, for exactly the bucket and object key it was issued for. When an object is complete (PutObject or
-CompleteMultipartUpload) the issuer's ``mark_uploaded(resource_id)`` is called.
+CompleteMultipartUpload) the issuer's ``mark_uploaded(resource_id, size=<object bytes>)`` is called.
 
 Addressing: OSS is virtual-hosted (``Host: <bucket>.<endpoint>``). Clients pointed at an IP endpoint differ:
 
@@ -446,8 +446,8 @@ class FakeOss(FakeServer):
     """A fake OSS endpoint for the credentials that fake VOD/ICE servers issue.
 
     - ``issuers``: objects with ``issued_credentials`` ({AccessKeyId: {secret, token, expires_at, bucket,
-      file_name, resource_id}}) and ``mark_uploaded(resource_id)`` - FakeVod, FakeIce. More can be added later
-      with :meth:`add_issuer`.
+      file_name, resource_id}}) and ``mark_uploaded(resource_id, size=None)`` - FakeVod, FakeIce. More can be
+      added later with :meth:`add_issuer`.
     - ``clock``: epoch seconds; defaults to the first issuer's ``clock`` so expiry is judged on the same time the
       credentials were issued on.
     - ``region``: what a V4 signature's scope must name (the fake VOD's default, cn-shanghai).
@@ -780,7 +780,7 @@ class FakeOss(FakeServer):
     def _complete_object(self, bucket: str, key: str, stored: StoredObject, cred: _Credential) -> None:
         stored.resource_id = cred.resource_id
         self.objects[(bucket, key)] = stored
-        cred.issuer.mark_uploaded(cred.resource_id)
+        cred.issuer.mark_uploaded(cred.resource_id, size=len(stored.data))
 
     def _put_object(
         self, incoming: _Incoming, bucket: str, key: str, cred: _Credential

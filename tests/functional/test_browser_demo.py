@@ -132,7 +132,7 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
     # And the fake OSS holds exactly the file, for the video the broker created
     video = fake_vod.get(result["videoId"])
     assert fake_oss.object_bytes(video.bucket, video.file_name) == DATA
-    assert video.status == "Uploaded"
+    assert video.status == "UploadSucc"
 
     # And the credential ran out mid-upload: OSS refused part 2 once, and the broker's refresh route was called
     # for it and again for the resume after the reload

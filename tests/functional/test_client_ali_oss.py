@@ -90,7 +90,7 @@ def test_ali_oss_resumes_after_an_expired_credential_is_refreshed(
     assert [r["reason"] for r in result["refreshes"]] == ["expired"]
     assert broker_server.called("POST", f"/v1/videos/{result['VideoId']}/refresh") == 1
     assert fake_oss.object_bytes(result["Bucket"], result["FileName"]) == DATA
-    assert fake_vod.get(result["VideoId"]).status == "Uploaded"
+    assert fake_vod.get(result["VideoId"]).status == "UploadSucc"
     sent = [r.part_number for r in fake_oss.requests if r.operation == "UploadPart" and r.status == 200]
     assert sent == [1, 2, 3, 4, 5, 6, 7]  # parts 1-3 were not uploaded again
     assert {r.signature_version for r in fake_oss.requests} == {"v4" if auth_v4 else "v1"}
@@ -113,7 +113,7 @@ def test_ali_oss_refreshes_on_its_interval_before_the_credential_runs_out(
     refresh_path = f"/v1/videos/{result['VideoId']}/refresh"
     assert broker_server.called("POST", refresh_path) == len(result["refreshes"])
     assert fake_oss.object_bytes(result["Bucket"], result["FileName"]) == DATA
-    assert fake_vod.get(result["VideoId"]).status == "Uploaded"
+    assert fake_vod.get(result["VideoId"]).status == "UploadSucc"
     assert len({r.access_key_id for r in fake_oss.requests}) == len(result["refreshes"]) + 1
     first = fake_vod.issued_credentials[fake_oss.requests[0].access_key_id]
     assert fake_oss.requests[-1].at > first["expires_at"]  # the upload did outlive the first credential

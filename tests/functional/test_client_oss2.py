@@ -89,7 +89,7 @@ def test_multipart_upload_refreshes_through_the_broker_when_the_credential_expir
     assert broker_server.called("POST", refresh_path) == 1
     assert fake_vod.call_count("RefreshUploadVideo") == 1
     assert fake_oss.object_bytes(address["Bucket"], address["FileName"]) == DATA
-    assert fake_vod.get(created["VideoId"]).status == "Uploaded"
+    assert fake_vod.get(created["VideoId"]).status == "UploadSucc"
     signed_with = {(r.access_key_id, r.status) for r in fake_oss.requests}
     assert (upload_auth["AccessKeyId"], 200) in signed_with  # the rest went up on the refreshed credential
     assert {r.signature_version for r in fake_oss.requests} == {auth_version}
@@ -126,7 +126,7 @@ def test_resumable_upload_resumes_after_a_refresh(
     assert uploaded == [1, 2, 3, 4, 5, 6]
     assert fake_oss.count("InitiateMultipartUpload") == 1
     assert fake_oss.object_bytes(address["Bucket"], address["FileName"]) == DATA
-    assert fake_vod.get(created["VideoId"]).status == "Uploaded"
+    assert fake_vod.get(created["VideoId"]).status == "UploadSucc"
 
 
 def test_credential_only_reaches_its_own_object(broker_server: BrokerServer, token, fake_vod, fake_oss):
@@ -140,4 +140,4 @@ def test_credential_only_reaches_its_own_object(broker_server: BrokerServer, tok
 
     assert fake_oss.object_bytes(address["Bucket"], address["FileName"]) == b"tiny clip"
     assert ("sv/someone-else/clip.mp4", "AccessDenied") in {(r.key, r.code) for r in fake_oss.rejections()}
-    assert fake_vod.get(created["VideoId"]).status == "Uploaded"
+    assert fake_vod.get(created["VideoId"]).status == "UploadSucc"

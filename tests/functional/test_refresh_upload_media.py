@@ -77,7 +77,9 @@ def test_media_gone_upstream_answers_like_the_ledger_miss(client, auth, fake_ice
     never = client.post("/v1/media/0123456789abcdef0123456789abcdef/refresh", headers=auth())
 
     assert gone.status_code == 404
-    assert fake_ice.results[-1] == ("RefreshUploadMedia", 404, "ResourceNotFound")
+    # The status lookup before the refresh is what finds it gone; no refresh is attempted.
+    assert fake_ice.results[-1] == ("GetMediaInfo", 404, "ResourceNotFound")
+    assert fake_ice.call_count("RefreshUploadMedia") == 0
     assert without_request_id(gone.json) == without_request_id(never.json)
 
 

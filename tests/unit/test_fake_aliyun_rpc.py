@@ -6,14 +6,19 @@ These tests pin the fake to the service's documented behaviour so the broker's o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.etree import ElementTree
 
+import oss2
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.auth.composer import rpc_signature_composer
@@ -23,9 +28,20 @@ from aliyunsdkcore.request import CommonRequest
 from aliyunsdkvod.request.v20170321.CreateUploadAttachedMediaRequest import CreateUploadAttachedMediaRequest
 from aliyunsdkvod.request.v20170321.CreateUploadImageRequest import CreateUploadImageRequest
 from aliyunsdkvod.request.v20170321.CreateUploadVideoRequest import CreateUploadVideoRequest
+from aliyunsdkvod.request.v20170321.GetVideoInfoRequest import GetVideoInfoRequest
 from aliyunsdkvod.request.v20170321.RefreshUploadVideoRequest import RefreshUploadVideoRequest
 
-from tests.fakes.aliyun_rpc import FakeAliyun, FakeIce, FakeVod
+from tests.fakes.aliyun_rpc import (
+    ICE_MEDIA_STATUSES,
+    VOD_IMAGE_STATUSES,
+    VOD_VIDEO_STATUSES,
+    FakeAliyun,
+    FakeIce,
+    FakeVod,
+    _to_xml,
+    callback_signature,
+)
+from tests.fakes.oss import FakeOss, OffsetClock
 
 AK = "LTAI5tFakeBrokerKey01"
 SECRET = "fake-broker-secret-01"
@@ -467,7 +483,7 @@ def test_reset_mark_uploaded_and_helpers(vod: FakeVod) -> None:
     assert vod.call_count() == 0  # seeding is not an upstream call
     assert b64json(seeded["UploadAddress"])["FileName"].endswith(".flv")
     vod.mark_uploaded(seeded["VideoId"])
-    assert vod.get(seeded["VideoId"]).status == "Uploaded"
+    assert vod.get(seeded["VideoId"]).status == "UploadSucc"
     send(client(), vod, video_request())
     vod.inject(code="Throttling.User")
     vod.reset()
@@ -484,3 +500,391 @@ def test_local_oss_endpoint_gives_path_style_urls() -> None:
         assert address["Endpoint"] == "http://127.0.0.1:9"
         assert body["FileURL"] == f"http://127.0.0.1:9/{address['Bucket']}/{address['FileName']}"
         assert fake.credential_for(body["MediaId"])["file_name"] == address["FileName"]
+
+
+# ---- statuses, GetVideoInfo, GetMediaInfo ----------------------------------------------------------------------
+
+
+def video_info(acs: AcsClient, fake: FakeAliyun, video_id: str) -> dict:
+    request = GetVideoInfoRequest()
+    request.set_VideoId(video_id)
+    return send(acs, fake, request)
+
+
+def media_info(acs: AcsClient, fake: FakeAliyun, **params: str) -> dict:
+    return json.loads(acs.do_action_with_exception(ice_request(fake, "GetMediaInfo", **params)))
+
+
+def test_the_documented_statuses() -> None:
+    # [VODST] (52839) and [ICEST] (197964), verbatim.
+    assert VOD_VIDEO_STATUSES == {"Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail", "Checking",
+                                  "Blocked", "Normal", "ProduceFail"}  # fmt: skip
+    assert VOD_IMAGE_STATUSES == {"Uploading", "Normal", "UploadFail"}
+    assert ICE_MEDIA_STATUSES == {"Init", "Preparing", "PrepareFail", "Normal"}
+
+
+def test_get_video_info_follows_the_video_from_uploading_to_upload_succ(vod: FakeVod) -> None:
+    acs = client()
+    created = send(acs, vod, video_request("Cat", "cat.mp4", Description="A cat", Tags="a,b", CateId="1000",
+                                           AppId="app-1000000", TemplateGroupId="tg-1"))  # fmt: skip
+    body = video_info(acs, vod, created["VideoId"])
+    assert set(body) == {"RequestId", "Video"}
+    video = body["Video"]
+    assert video["VideoId"] == created["VideoId"] and video["Title"] == "Cat" and video["Description"] == "A cat"
+    assert video["Status"] == "Uploading"  # [VODST]: the initial status
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", video["CreationTime"])
+    assert "Size" not in video  # not known before the file lands
+    assert (video["CateId"], video["Tags"], video["AppId"], video["RegionId"]) == (1000, "a,b", "app-1000000",
+                                                                                   "cn-shanghai")  # fmt: skip
+    assert video["StorageLocation"] == f"{vod.default_bucket}.oss-cn-shanghai.aliyuncs.com"
+    assert video["TemplateGroupId"] == "tg-1"
+
+    vod.mark_uploaded(created["VideoId"], size=1234)
+    video = video_info(acs, vod, created["VideoId"])["Video"]
+    assert (video["Status"], video["Size"]) == ("UploadSucc", 1234)  # no transcoding in the fake
+
+    for status in sorted(VOD_VIDEO_STATUSES):
+        vod.set_status(created["VideoId"], status)
+        assert video_info(acs, vod, created["VideoId"])["Video"]["Status"] == status
+    with pytest.raises(ValueError, match="not a documented video status"):
+        vod.set_status(created["VideoId"], "Uploaded")
+
+
+def test_get_video_info_errors(vod: FakeVod) -> None:
+    acs = client()
+    err = server_error(acs, vod, GetVideoInfoRequest())
+    assert (err.get_http_status(), err.get_error_code()) == (400, "MissingParameter")
+    for unknown in ("0" * 32, vod.create_image()["ImageId"]):  # an image is not a video
+        request = GetVideoInfoRequest()
+        request.set_VideoId(unknown)
+        err = server_error(acs, vod, request)
+        assert (err.get_http_status(), err.get_error_code(), err.get_error_msg()) == (
+            404,
+            "InvalidVideo.NotFound",
+            "The video does not exist.",
+        )
+
+
+def test_image_and_attached_media_statuses(vod: FakeVod) -> None:
+    image = vod.create_image()["ImageId"]
+    attached = vod.create_attached_media()["MediaId"]
+    for resource_id in (image, attached):
+        assert vod.get(resource_id).status == "Uploading"
+        vod.mark_uploaded(resource_id, size=10)
+        assert vod.get(resource_id).status == "Normal"  # the legacy table's "uploaded"
+        vod.set_status(resource_id, "UploadFail")
+        with pytest.raises(ValueError):
+            vod.set_status(resource_id, "UploadSucc")  # a video status, not an image's
+
+
+def test_get_media_info_follows_the_asset_from_init_to_normal(ice: FakeIce) -> None:
+    acs = client()
+    file_info = json.dumps({"Type": "video", "Name": "intro", "Ext": "mp4"})
+    meta = json.dumps({"Title": "Intro", "BusinessType": "opening"})
+    created = json.loads(
+        acs.do_action_with_exception(ice_request(ice, "CreateUploadMedia", FileInfo=file_info, MediaMetaData=meta))
+    )
+    body = media_info(acs, ice, MediaId=created["MediaId"])
+    assert set(body) == {"RequestId", "MediaInfo"}
+    info = body["MediaInfo"]
+    assert info["MediaId"] == created["MediaId"] and info["FileInfoList"] == []  # nothing uploaded yet
+    basic = info["MediaBasicInfo"]
+    assert (basic["MediaId"], basic["MediaType"], basic["Title"], basic["Status"]) == (
+        created["MediaId"],
+        "video",
+        "Intro",
+        "Init",  # [ICEST]: source file not ready
+    )
+    assert basic["InputURL"] == created["MediaURL"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", basic["CreateTime"])
+
+    ice.mark_uploaded(created["MediaId"], size=2048)
+    info = media_info(acs, ice, MediaId=created["MediaId"])["MediaInfo"]
+    assert info["MediaBasicInfo"]["Status"] == "Normal"
+    [entry] = info["FileInfoList"]
+    address = b64json(created["UploadAddress"])
+    assert entry["FileBasicInfo"]["FileType"] == "source_file" and entry["FileBasicInfo"]["FileSize"] == "2048"
+    assert entry["FileBasicInfo"]["FileUrl"] == created["FileURL"]
+    assert entry["FileBasicInfo"]["FileName"] == address["FileName"].rsplit("/", 1)[-1]
+
+    # InputURL instead of MediaId, in the oss:// form the doc gives.
+    by_url = media_info(acs, ice, InputURL=f"oss://{address['Bucket']}/{address['FileName']}")
+    assert by_url["MediaInfo"]["MediaId"] == created["MediaId"]
+
+    for status in sorted(ICE_MEDIA_STATUSES):
+        ice.set_status(created["MediaId"], status)
+        assert media_info(acs, ice, MediaId=created["MediaId"])["MediaInfo"]["MediaBasicInfo"]["Status"] == status
+    with pytest.raises(ValueError):
+        ice.set_status(created["MediaId"], "UploadSucc")
+
+
+def test_get_media_info_errors(ice: FakeIce) -> None:
+    acs = client()
+    with pytest.raises(ServerException) as info:
+        media_info(acs, ice, MediaId="f" * 32)
+    assert (info.value.get_http_status(), info.value.get_error_code(), info.value.get_error_msg()) == (
+        404,
+        "ResourceNotFound",
+        "Resource not found",
+    )
+    with pytest.raises(ServerException) as info:
+        media_info(acs, ice, InputURL="oss://nobody/nothing.mp4")
+    assert info.value.get_error_code() == "ResourceNotFound"
+    with pytest.raises(ServerException) as info:
+        media_info(acs, ice)
+    assert (info.value.get_http_status(), info.value.get_error_code()) == (400, "InvalidParameter")
+
+
+def test_faults_apply_to_the_lookups(vod: FakeVod, ice: FakeIce) -> None:
+    acs = client()
+    video_id = vod.create_video()["VideoId"]
+    vod.inject("GetVideoInfo", code="Throttling.User")
+    request = GetVideoInfoRequest()
+    request.set_VideoId(video_id)
+    assert server_error(acs, vod, request).get_error_code() == "Throttling.User"
+    assert video_info(acs, vod, video_id)["Video"]["Status"] == "Uploading"
+
+    media_id = ice.create_media()["MediaId"]
+    ice.inject("GetMediaInfo", status=503)
+    with pytest.raises(ServerException) as info:
+        media_info(acs, ice, MediaId=media_id)
+    assert (info.value.get_http_status(), info.value.get_error_code()) == (503, "ServiceUnAvailable")
+    assert media_info(acs, ice, MediaId=media_id)["MediaInfo"]["MediaBasicInfo"]["Status"] == "Init"
+
+
+def test_xml_answers_nest_as_the_json_does(vod: FakeVod) -> None:
+    video_id = vod.create_video(title="Tom & Jerry")["VideoId"]
+    params = {"Action": "GetVideoInfo", "Version": "2017-03-21", "VideoId": video_id}
+    url_path, _ = rpc_signature_composer.get_signed_url(params, AK, SECRET, "XML", "POST", {})
+    with urllib.request.urlopen(urllib.request.Request(vod.url + url_path, data=b"", method="POST")) as resp:
+        root = ElementTree.fromstring(resp.read())
+    assert root.tag == "GetVideoInfoResponse" and root.findtext("RequestId")
+    assert root.findtext("Video/VideoId") == video_id
+    assert root.findtext("Video/Title") == "Tom & Jerry" and root.findtext("Video/Status") == "Uploading"
+
+    rendered = ElementTree.fromstring(_to_xml("R", {"A": {"B": 1, "C": {"D": "x<y"}}, "L": [{"E": 1}, {"E": 2}],
+                                                    "Empty": [], "None": None, "F": True}))  # fmt: skip
+    assert rendered.findtext("A/B") == "1" and rendered.findtext("A/C/D") == "x<y"
+    assert [e.findtext("E") for e in rendered.findall("L")] == ["1", "2"]  # an array repeats its element
+    assert rendered.find("Empty") is None and rendered.find("None") is None and rendered.findtext("F") == "true"
+
+
+# ---- HTTP callbacks ---------------------------------------------------------------------------------------------
+
+
+def test_callback_signature_is_the_docs_example() -> None:
+    # [CB] doc 67214: md5("https://www.example.com/your/callback|1519375990|test123").
+    assert callback_signature("https://www.example.com/your/callback", "1519375990", "test123") == (
+        "c72b60894140fa98920f1279219b7ed4"
+    )
+
+
+class Receiver:
+    """A tiny HTTP service that takes VOD's callbacks: records each POST and answers the next status in line."""
+
+    def __init__(self, statuses: tuple[int, ...] = (200,), delay: float = 0.0) -> None:
+        self.statuses = list(statuses)
+        self.delay = delay
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver.lock:
+                    receiver.received.append((self.path, dict(self.headers.items()), body))
+                    status = receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                time.sleep(receiver.delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format, *args):  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_an_oss2_upload_delivers_a_signed_file_upload_complete(receiver: Receiver) -> None:
+    receiver.delay = 1.0  # a slow receiver must not hold up the upload
+    clock = OffsetClock()
+    callback_url = receiver.url + "/vod/events?env=test"
+    with FakeVod(KEYS, clock=clock, callback_url=callback_url, callback_auth_key="test123") as vod, \
+            FakeOss(issuers=[vod]) as oss:  # fmt: skip
+        vod.oss_endpoint = oss.url
+        created = send(client(), vod, video_request("Trip", "trip.mp4"))
+        address, auth = b64json(created["UploadAddress"]), b64json(created["UploadAuth"])
+        bucket = oss2.Bucket(
+            oss2.StsAuth(auth["AccessKeyId"], auth["AccessKeySecret"], auth["SecurityToken"]),
+            address["Endpoint"],
+            address["Bucket"],
+        )
+        data = b"trip bytes" * 100
+        started = time.monotonic()
+        bucket.put_object(address["FileName"], data)
+        assert time.monotonic() - started < 0.8  # delivery is asynchronous
+
+        [attempt] = vod.wait_for_callbacks(1)
+        assert attempt.delivered and attempt.attempt == 1 and attempt.url == callback_url
+        [(path, headers, body)] = receiver.received
+        assert path == "/vod/events?env=test"
+        assert headers["Content-Type"] == "application/json"
+        timestamp = headers["X-VOD-TIMESTAMP"]
+        assert re.fullmatch(r"\d{10}", timestamp) and abs(int(timestamp) - clock()) < 5
+        expected = hashlib.md5(f"{callback_url}|{timestamp}|test123".encode()).hexdigest()  # noqa: S324
+        assert headers["X-VOD-SIGNATURE"] == expected
+        event = json.loads(body)
+        assert list(event) == ["Status", "EventTime", "EventType", "VideoId", "Size", "FileUrl"]  # the doc's order
+        assert event["Status"] == "success" and event["EventType"] == "FileUploadComplete"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["EventTime"])
+        assert (event["VideoId"], event["Size"]) == (created["VideoId"], len(data))
+        assert event["FileUrl"] == f"{oss.url}/{address['Bucket']}/{address['FileName']}"
+        assert event == attempt.event
+
+        info = video_info(client(), vod, created["VideoId"])["Video"]
+        assert (info["Status"], info["Size"]) == ("UploadSucc", len(data))
+
+
+def test_a_failed_callback_is_tried_three_times_one_second_apart_then_dropped() -> None:
+    receiver = Receiver(statuses=(500, 204, 503, 200))  # 204 is not 200: a failure too
+    try:
+        with FakeVod(KEYS, callback_url=receiver.url + "/cb") as vod:
+            video_id = vod.create_video()["VideoId"]
+            vod.mark_uploaded(video_id, size=3)
+            attempts = vod.drain_callbacks()
+            assert [(a.attempt, a.status, a.delivered) for a in attempts] == [
+                (1, 500, False),
+                (2, 204, False),
+                (3, 503, False),
+            ]
+            gaps = [b.at - a.at for a, b in zip(attempts, attempts[1:])]
+            assert all(0.9 <= gap < 2 for gap in gaps), gaps
+            time.sleep(1.2)
+            assert len(receiver.received) == 3 and len(vod.callback_attempts) == 3  # dropped, not retried again
+            assert {json.loads(body)["VideoId"] for _, _, body in receiver.received} == {video_id}
+
+            # A later event starts over and stops at the first 200.
+            receiver.statuses = [500, 200]
+            vod.callback_retry_interval = 0.05
+            other = vod.create_video()["VideoId"]
+            vod.mark_uploaded(other, size=3)
+            later = vod.drain_callbacks()[3:]
+            assert [(a.resource_id, a.attempt, a.status) for a in later] == [(other, 1, 500), (other, 2, 200)]
+    finally:
+        receiver.close()
+
+
+def test_no_answer_in_time_is_a_failed_attempt(receiver: Receiver) -> None:
+    receiver.delay = 0.5
+    with FakeVod(KEYS, callback_url=receiver.url) as vod:
+        vod.callback_timeout, vod.callback_retry_interval = 0.1, 0.01
+        vod.mark_uploaded(vod.create_video()["VideoId"], size=1)
+        attempts = vod.drain_callbacks()
+    assert [(a.status, "timed out" in (a.error or "")) for a in attempts] == [(None, True)] * 3
+
+
+def test_the_uploads_own_callback_url_wins_and_is_what_gets_signed(receiver: Receiver) -> None:
+    console = Receiver()
+    try:
+        own_url = receiver.url + "/mine"
+        user_data = json.dumps({"MessageCallback": {"CallbackURL": own_url}, "Extend": {"order": 7}})
+        with FakeVod(KEYS, callback_url=console.url + "/console", callback_auth_key="k3y") as vod:
+            video_id = vod.create_video(UserData=user_data)["VideoId"]
+            assert vod.callback_url_for(video_id) == own_url
+            vod.mark_uploaded(video_id, size=9)
+            [attempt] = vod.wait_for_callbacks(1)
+            vod.drain_callbacks()
+        assert console.received == []
+        [(path, headers, body)] = receiver.received
+        assert path == "/mine" and attempt.url == own_url
+        assert headers["X-VOD-SIGNATURE"] == callback_signature(own_url, headers["X-VOD-TIMESTAMP"], "k3y")
+        assert json.loads(json.loads(body)["Extend"]) == {"order": 7}  # [EVT]: UserData.Extend, as a JSON string
+    finally:
+        console.close()
+
+
+def test_without_a_global_callback_nothing_is_sent(receiver: Receiver) -> None:
+    # [CBURL]: a UserData URL only takes effect while the global callback is HTTP.
+    with FakeVod(KEYS) as vod:
+        user_data = json.dumps({"MessageCallback": {"CallbackURL": receiver.url}})
+        video_id = vod.create_video(UserData=user_data)["VideoId"]
+        assert vod.callback_url_for(video_id) is None
+        vod.mark_uploaded(video_id, size=1)
+        assert vod.drain_callbacks() == []
+        with pytest.raises(RuntimeError):
+            vod.send_callback(video_id)
+    assert receiver.received == []
+
+
+def test_no_auth_headers_without_a_key_and_image_and_attached_events(receiver: Receiver) -> None:
+    with FakeVod(KEYS, callback_url=receiver.url) as vod:
+        image = vod.create_image(AppId="app-1000000")
+        attached = vod.create_attached_media("watermark", "png")
+        vod.mark_uploaded(image["ImageId"], size=105520)
+        vod.wait_for_callbacks(1)
+        vod.mark_uploaded(attached["MediaId"], size=14333)
+        vod.wait_for_callbacks(2)
+    (_, image_headers, image_body), (_, attached_headers, attached_body) = receiver.received
+    for headers in (image_headers, attached_headers):
+        assert headers["Content-Type"] == "application/json"
+        assert "X-VOD-TIMESTAMP" not in headers and "X-VOD-SIGNATURE" not in headers
+
+    image_event = json.loads(image_body)
+    assert list(image_event) == ["Status", "FileURL", "AppId", "EventType", "EventTime", "Size", "ImageId"]
+    assert (image_event["EventType"], image_event["ImageId"], image_event["Size"]) == (
+        "ImageUploadComplete",
+        image["ImageId"],
+        105520,
+    )
+    assert image_event["FileURL"] == image["FileURL"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d:\d{3}Z", image_event["EventTime"])  # colon before ms
+
+    attached_event = json.loads(attached_body)
+    assert list(attached_event) == ["EventTime", "EventType", "AttachedMediaId", "Size", "FileURL", "Status"]
+    assert attached_event["AttachedMediaId"] == attached["MediaId"] and "MediaId" not in attached_event
+    assert (attached_event["Size"], attached_event["FileURL"], attached_event["Status"]) == (
+        14333,
+        attached["FileURL"],
+        "success",
+    )
+
+
+def test_send_callback_replays_the_same_event(receiver: Receiver) -> None:
+    with FakeVod(KEYS, callback_url=receiver.url, callback_auth_key="k") as vod:
+        video_id = vod.create_video()["VideoId"]
+        with pytest.raises(RuntimeError):
+            vod.send_callback(video_id)  # its file has not landed: there is no event yet
+        vod.mark_uploaded(video_id, size=5)
+        vod.wait_for_callbacks(1)
+        replayed = vod.send_callback(video_id)
+        first, second = vod.wait_for_callbacks(2)
+    assert first.event == second.event == replayed
+    assert receiver.received[0][2] == receiver.received[1][2]  # byte for byte
+
+
+def test_reset_forgets_callback_attempts_and_ice_sends_none(receiver: Receiver) -> None:
+    with FakeVod(KEYS, callback_url=receiver.url) as vod:
+        vod.mark_uploaded(vod.create_video()["VideoId"], size=1)
+        vod.wait_for_callbacks(1)
+        vod.reset()
+        assert vod.callback_attempts == [] and vod.drain_callbacks() == []
+    with FakeIce(KEYS) as ice:
+        ice.callback_url = receiver.url  # not a thing ICE does in this fake
+        ice.mark_uploaded(ice.create_media()["MediaId"], size=1)
+        assert ice.drain_callbacks() == []

@@ -93,7 +93,7 @@ def test_crc64_is_crc64_ecma_182_as_oss_reports_it():
 
 
 class StubIssuer:
-    """What FakeOss needs from a FakeVod/FakeIce: issued credentials, a clock, mark_uploaded."""
+    """What FakeOss needs from a FakeVod/FakeIce: issued credentials, a clock, mark_uploaded(resource_id, size)."""
 
     def __init__(self, clock, lifetime: float = 60) -> None:
         self.clock = clock
@@ -103,9 +103,11 @@ class StubIssuer:
                         "bucket": "outin-bucket", "file_name": KEY, "resource_id": "video-1"},
         }  # fmt: skip
         self.uploaded: list[str] = []
+        self.sizes: list[int | None] = []
 
-    def mark_uploaded(self, resource_id: str) -> None:
+    def mark_uploaded(self, resource_id: str, size: int | None = None) -> None:
         self.uploaded.append(resource_id)
+        self.sizes.append(size)
 
 
 @pytest.fixture
@@ -161,6 +163,7 @@ def test_put_object_virtual_hosted_stores_the_bytes_and_marks_the_resource_uploa
     assert headers["ETag"] == '"' + hashlib.md5(b"video bytes").hexdigest().upper() + '"'  # noqa: S324
     assert oss.object_bytes("outin-bucket", KEY) == b"video bytes"
     assert issuer.uploaded == ["video-1"]
+    assert issuer.sizes == [len(b"video bytes")]  # the issuer learns the object's size with the news
     assert oss.requests[-1].addressing == "virtual-hosted"
 
 
@@ -245,6 +248,20 @@ def test_multipart_rules(oss, issuer):
     status, _, body = send(oss, "PUT", path, b"p", query=[("partNumber", "3"), ("uploadId", upload_id)])
     assert (status, error_of(body)["Code"]) == (404, "NoSuchUpload")
     assert issuer.uploaded == []
+
+
+def test_complete_multipart_upload_reports_the_whole_objects_size(oss, issuer):
+    path = "/outin-bucket/sv/a%20b/clip.mp4"
+    _, _, body = send(oss, "POST", path, query=[("uploads", "")])
+    upload_id = ElementTree.fromstring(body).findtext("UploadId")
+    for number, size in ((1, 100 * 1024), (2, 10)):
+        status, _, _ = send(oss, "PUT", path, b"p" * size,
+                            query=[("partNumber", str(number)), ("uploadId", upload_id)])  # fmt: skip
+        assert status == 200
+    assert issuer.uploaded == []  # parts alone are not an object
+    status, _, _ = send(oss, "POST", path, headers={"x-oss-complete-all": "yes"}, query=[("uploadId", upload_id)])
+    assert status == 200
+    assert (issuer.uploaded, issuer.sizes) == (["video-1"], [100 * 1024 + 10])
 
 
 def test_cors_preflight_and_exposed_headers_for_browsers(oss):
