@@ -23,8 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from upload_broker.call import Operation
 from upload_broker.ledger import DEFAULT_TABLE_PREFIX, parse_tablestore_url
 from upload_broker.ledger.tablestore import TABLES
+from upload_broker.local import discover_functions, discover_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "index.py").exists())
@@ -63,6 +65,8 @@ def _operations() -> dict[str, object]:
     return {folder: importlib.import_module(f"functions.{folder}.operation").operation for folder in FOLDERS}
 
 
+# Every function folder's declaration (an upstream Operation, or a function that calls no upstream: a user's
+# uploads, VOD's callbacks).
 OPERATIONS = _operations()
 
 
@@ -451,7 +455,29 @@ def test_every_function_is_reachable_through_the_custom_domain():
 
 
 def _actions_used() -> set[str]:
-    return {f"{op.provider}:{op.action}" for op in OPERATIONS.values() if op.provider in ("vod", "ice")}
+    """Every VOD/ICE action a function calls with the role: each upstream Operation's own, and a refresh's source
+    check (it asks the upstream whether the source is in before a refresh that would overwrite it). The functions
+    that are no Operation (a user's uploads, from the ledger; VOD's callbacks) call no upstream."""
+    actions = set()
+    for operation in discover_operations():
+        if operation.provider in ("vod", "ice"):
+            actions.add(f"{operation.provider}:{operation.action}")
+            check = getattr(operation, "source_check", None)
+            if check is not None:
+                actions.add(f"{operation.provider}:{check.action}")
+    return actions
+
+
+def test_the_actions_used_are_read_from_every_function_folder():
+    # discover_operations is every folder's declaration that is an Operation; the others call no upstream.
+    assert [f.function for f in discover_functions()] == FOLDERS == sorted(OPERATIONS)
+    upstream = {op.function for op in discover_operations()}
+    assert upstream == {folder for folder, op in OPERATIONS.items() if isinstance(op, Operation)}
+    assert upstream < set(FOLDERS)  # list_uploads and vod_callback, today
+    # The refreshes read the source's status first: those reads are actions of the role too.
+    checks = {f"{op.provider}:{op.source_check.action}" for op in discover_operations()
+              if getattr(op, "source_check", None) is not None}
+    assert checks and checks <= _actions_used()
 
 
 def _policy_statements(role_properties: dict) -> list[dict]:
@@ -708,7 +734,7 @@ def test_the_function_role_is_granted_what_the_ledger_calls_except_the_operators
     calls = _tablestore_calls()
     # What TablestoreLedger calls today; a new call fails here until the policies grant it (or it is operator-only).
     assert _function_ots_actions() == {"ots:GetRow", "ots:PutRow", "ots:UpdateRow", "ots:DeleteRow",
-                                       "ots:BatchWriteRow", "ots:GetRange", "ots:CreateTable"}
+                                       "ots:BatchWriteRow", "ots:BatchGetRow", "ots:GetRange", "ots:CreateTable"}
     assert calls["ots:ListTable"] == {"ensure_tables"}
     # ensure_tables runs only in the --create-tables command (main), never in a function.
     callers = []

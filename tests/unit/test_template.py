@@ -76,7 +76,8 @@ LOG_CONFIG_KEYS = {"Project", "Logstore", "LogBeginRule", "EnableInstanceMetrics
 VPC_CONFIG_KEYS = {"VpcId", "VSwitchIds", "SecurityGroupId"}
 PSEUDO_PARAMETERS = {"ALIYUN::NoValue", "ALIYUN::StackName", "ALIYUN::StackId", "ALIYUN::Region",
                      "ALIYUN::AccountId"}
-SECRETS = ("JwtSecret", "WangsuAccessKey", "WangsuSecretKey", "LedgerUrl", "DomainPrivateKey")
+SECRETS = ("JwtSecret", "WangsuAccessKey", "WangsuSecretKey", "LedgerUrl", "DomainPrivateKey",
+           "VodCallbackAuthKey")
 
 
 def _walk(node):
@@ -179,6 +180,13 @@ def test_a_conditional_resource_is_referred_to_only_where_its_condition_holds():
 def test_secret_parameters_are_not_echoed():
     for name in SECRETS:
         assert PARAMETERS[name].get("NoEcho") is True, name
+
+
+def test_the_source_replace_switch_takes_only_what_the_broker_reads():
+    # BROKER_ALLOW_SOURCE_REPLACE: a String (environment variables are text) that ROS checks before creating.
+    parameter = PARAMETERS["AllowSourceReplace"]
+    assert parameter["Type"] == "String"
+    assert sorted(parameter["AllowedValues"]) == ["false", "true"] and parameter["Default"] == "false"
 
 
 # --- the ledger: a Tablestore instance by default, Redis when LedgerUrl is given -------------------------------
