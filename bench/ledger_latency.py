@@ -30,7 +30,7 @@ from functions.create_upload_video.operation import operation  # noqa: E402
 from tests.fakes import aliyun_rpc  # noqa: E402
 from tests.fakes.aliyun_rpc import FakeVod  # noqa: E402
 from upload_broker.config import Config, Credentials  # noqa: E402
-from upload_broker.ledger import IdempotencyClaim, Ledger  # noqa: E402
+from upload_broker.ledger import IdempotencyClaim, Ledger, UploadPage  # noqa: E402
 from upload_broker.runtime import Broker, fc_handler  # noqa: E402
 
 # The fake writes its headers and body in two sends; with Nagle on, about half the answers then stall
@@ -49,6 +49,8 @@ class NoLedger(Ledger):
     def find(self, provider, resource_id): return None
     def record_refresh(self, **_): return True
     def release_refresh(self, **_): pass
+    def mark_completed(self, **_): return None
+    def list_uploads(self, owner, *, limit, status=None, after=None): return UploadPage([], None)
     def consume(self, user, limits, *, at, event_id): pass
     def release(self, user, limits, *, event_id): pass
     def claim_idempotency(self, *_, **__): return IdempotencyClaim("started")

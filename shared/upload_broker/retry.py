@@ -7,7 +7,7 @@ VOD and ICE call:
   no attempt starts, and no backoff sleeps, past it.
 - **At most three attempts**, with full-jitter exponential backoff between them (AWS Architecture Blog,
   "Exponential Backoff And Jitter"), and never sooner than the upstream's own ``Retry-After``.
-- **A retry quota per upstream per instance**: a token bucket in the manner of the AWS SDKs' "standard"
+- **A retry quota per upstream action per instance**: a token bucket in the manner of the AWS SDKs' "standard"
   retry mode (AWS SDKs and Tools Reference Guide, "Retry behavior": a retry costs tokens, a timeout costs
   more, a success puts tokens back, and an empty bucket means no retry). Under a sustained failure the
   bucket empties after a few retries, and from then on each request makes one call: the upstream sees
@@ -65,7 +65,7 @@ class Retryable(Exception):
 
 
 class RetryQuota:
-    """A token bucket shared by every call to one upstream from one instance.
+    """A token bucket shared by every call of one upstream action from one instance.
 
     The AWS SDKs' standard mode starts at 500 tokens with a retry costing 5 and a timeout 10; a broker
     instance serves far fewer requests than an SDK client's process, so the bucket is small: 10 tokens,

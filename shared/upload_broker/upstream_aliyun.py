@@ -6,8 +6,9 @@ endpoints are called over HTTPS (the SDK's default is plain HTTP), with explicit
 timeouts, and with the SDK's own retries off: the broker decides what may be retried.
 
 Retries follow :mod:`upload_broker.retry` (the SDK's own are off): at most three attempts inside the request's
-budget, full-jitter backoff, and a retry quota per product per instance, so a failing upstream sees about one
-call per request. What may be retried:
+budget, full-jitter backoff, and a retry quota per action per instance, so a failing upstream sees about one
+call per request (per action: the successes of the status lookup a refresh makes first must not refill the
+retries of a refresh that keeps failing). What may be retried:
 - a refresh, on throttling, 5xx and connection errors;
 - a create only when the upstream provably did not act: the connection was never made, or the upstream
   answered with throttling. After a read timeout or a dropped connection it may have created a resource,
@@ -107,7 +108,10 @@ class AliyunRpc:
         self.read_timeout = read_timeout
         self.pool_size = pool_size
         self.request_module = request_module
-        self.retrier = Retrier(quota or RetryQuota(), sleep=sleep, rng=rng)
+        # One retry quota per action: a healthy GetVideoInfo (each success adds a token back) must not pay for
+        # the retries of a RefreshUploadVideo that keeps failing. ``quota`` (tests) is shared by every action.
+        self._retry = (sleep, rng, quota)
+        self._retriers: dict[str, Retrier] = {}
         self._lock = threading.Lock()
         self._client: Any = None
         self._client_credentials: Credentials | None = None
@@ -165,6 +169,15 @@ class AliyunRpc:
 
     # -- calls --------------------------------------------------------------------------------------
 
+    def retrier(self, action: str) -> Retrier:
+        """``action``'s retrier and its retry quota, made on first use."""
+        found = self._retriers.get(action)
+        if found is None:
+            sleep, rng, quota = self._retry
+            with self._lock:
+                found = self._retriers.setdefault(action, Retrier(quota or RetryQuota(), sleep=sleep, rng=rng))
+        return found
+
     def call(
         self,
         action: str,
@@ -207,7 +220,7 @@ class AliyunRpc:
                     raise Retryable(error, retry_after=None, timed_out=timed_out) from None
                 raise error from None
 
-        return self.retrier.run(attempt, budget=budget)
+        return self.retrier(action).run(attempt, budget=budget)
 
     def _translate(self, exc: Exception, action: str, idempotent: bool) -> tuple[BrokerError, bool, bool]:
         """The broker's error for an SDK failure, whether it may be retried, and whether it timed out."""
