@@ -78,7 +78,10 @@ def start_fakes(environ: MutableMapping[str, str], *, port: int | str = 8000) ->
             VOD_ENDPOINT=vod.url,
             ICE_ENDPOINT=ice.url,
         )
-        notes += [f"fake VOD    {vod.url}", f"fake ICE    {ice.url}", f"fake OSS    {oss_url}"]
+        notes += [f"fake VOD    {vod.url}", f"fake ICE    {ice.url}", f"fake OSS    {oss_url}",
+                  f"VOD callbacks to {environ['VOD_CALLBACK_URL']} (key "
+                  + (DEV_CALLBACK_KEY if environ["VOD_CALLBACK_AUTH_KEY"] == DEV_CALLBACK_KEY
+                     else "your VOD_CALLBACK_AUTH_KEY") + ")"]
     if not environ.get("WANGSU_ACCESS_KEY"):
         from tests.fakes.wangsu import FakeWangsu
 

@@ -149,6 +149,29 @@ def test_make_run_serves_the_curl_line(running_broker):
     assert refreshed.status_code == 200 and refreshed.json()["VideoId"] == video_id
 
 
+def test_the_readmes_callback_by_hand_locks_the_video(running_broker):
+    """The walk-through's VOD callback, signed with the key make run prints, then the refused refresh."""
+    import hashlib
+
+    base, port, token = running_broker
+    auth = {"Authorization": f"Bearer {token}"}
+    video_id = requests.post(base + "/v1/videos", json={"Title": "My first upload", "FileName": "movie.mp4"},
+                             headers=auth, timeout=10).json()["VideoId"]
+    timestamp = str(int(time.time()))
+    url = f"http://127.0.0.1:{port}/v1/callbacks/vod"
+    signature = hashlib.md5(f"{url}|{timestamp}|DevCallbackKey0NotReal".encode()).hexdigest()
+    event = {"EventType": "FileUploadComplete", "Status": "success", "VideoId": video_id}
+
+    answer = requests.post(url, json=event, headers={"X-VOD-TIMESTAMP": timestamp, "X-VOD-SIGNATURE": signature},
+                           timeout=10)
+    refused = requests.post(f"{base}/v1/videos/{video_id}/refresh", headers=auth, timeout=10)
+    listed = requests.get(f"{base}/v1/uploads", headers=auth, timeout=10).json()
+
+    assert answer.status_code == 200, answer.text
+    assert refused.status_code == 409 and refused.json()["Code"] == "UploadAlreadyCompleted"
+    assert [(u["Id"], u["Status"]) for u in listed["Uploads"]] == [(video_id, "completed")]
+
+
 def test_a_declared_huge_body_is_refused_at_once_in_json(running_broker):
     _, port, token = running_broker
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
