@@ -142,6 +142,32 @@ def test_the_cli_prints_one_users_history_newest_first(client, auth, ledger_url,
     assert json.loads(only)["request_id"] == "cli-2"
 
 
+CALLBACK_URL = "https://broker.example.com/v1/callbacks/vod"
+
+
+@pytest.mark.parametrize("settings", [{"vod_callback_url": CALLBACK_URL, "vod_callback_auth_keys": ("Audit1Key",)}])
+def test_the_cli_shows_a_completion_and_the_refusals_it_causes(client, auth, ledger_url, clock, capsys):
+    import hashlib
+
+    video_id = create(client, auth).json["VideoId"]
+    timestamp = str(int(clock.now))
+    signature = hashlib.md5(f"{CALLBACK_URL}|{timestamp}|Audit1Key".encode()).hexdigest()
+    locked = client.post("/v1/callbacks/vod", json={"EventType": "FileUploadComplete", "Status": "success",
+                                                    "VideoId": video_id},
+                         headers={"X-VOD-TIMESTAMP": timestamp, "X-VOD-SIGNATURE": signature})
+    assert locked.status_code == 200
+    assert client.post(f"/v1/videos/{video_id}/refresh", headers=auth()).status_code == 409
+
+    assert audit_cli.main(["--user", "alice", "--ledger-url", ledger_url]) == 0
+    _, *lines = capsys.readouterr().out.splitlines()
+    columns = [line.split("\t") for line in lines]
+    assert [(c[1], c[2], c[3], c[4], c[5]) for c in columns] == [
+        ("refused", "409", "UploadAlreadyCompleted", "RefreshUploadVideo", video_id),
+        ("completed", "200", "-", "FileUploadComplete", video_id),
+        ("issued", "200", "-", "CreateUploadVideo", video_id),
+    ]
+
+
 def test_the_cli_runs_as_a_module_with_the_configured_ledger(client, auth, ledger_url):
     create(client, auth, headers={"X-Request-Id": "module-1"})
     env = {**os.environ, "BROKER_LEDGER_URL": ledger_url, "PYTHONPATH": "shared:."}
