@@ -2,7 +2,8 @@
 
 A record holds the time, the user (None when refused before the token was verified), the upstream
 operation, the resource id, the broker's and the upstream's request ids, the source IP, the user agent,
-the outcome (``issued``, ``replayed``, ``admin-override``, ``source-replaced``, ``completed``, ``refused``), the error code and the status.
+the outcome (``issued``, ``replayed``, ``admin-override``, ``source-replaced``, ``completed``,
+``refused``), the error code and the status.
 It never holds a secret: no UploadAuth, no token, no key, no request body.
 
 An issuance is recorded before the credentials leave; if the store cannot take the record, no

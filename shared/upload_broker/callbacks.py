@@ -103,7 +103,9 @@ class CallbackEndpoint(Endpoint):
 
     def _lock(self, event: dict[str, Any], request: Request, request_id: str, now: float) -> None:
         event_type = event.get("EventType")
-        locking = self.callback.events.get(event_type) if isinstance(event_type, str) else None
+        if not isinstance(event_type, str):
+            return  # not an event VOD documents: acknowledged, nothing changes
+        locking = self.callback.events.get(event_type)
         status = event.get("Status")
         resource_id = event.get(locking.id_field) if locking is not None else None
         if (locking is None or not isinstance(status, str) or status.lower() != "success"

@@ -32,7 +32,7 @@ from upload_broker.ledger import UPLOAD_STATUSES, Position, Resource, created_ms
 DEFAULT_MAX_RESULTS = 10
 MAX_RESULTS = 100
 QUERY_FIELDS = ("MaxResults", "NextToken", "Status")
-_TOKEN_VERSION = "1"
+_TOKEN_VERSION = "1"  # noqa: S105 - the NextToken format's version, not a secret
 _MAX_TOKEN_CHARS = 512
 
 
@@ -59,7 +59,8 @@ class ListUploads:
         unknown = sorted(name for name in query if name not in QUERY_FIELDS)
         if unknown:
             raise InvalidParameter(
-                f"{unknown[0]} is not a parameter of this listing; it takes {', '.join(QUERY_FIELDS)}.", field=unknown[0]
+                f"{unknown[0]} is not a parameter of this listing; it takes {', '.join(QUERY_FIELDS)}.",
+                field=unknown[0],
             )
         limit = _max_results(query.get("MaxResults"))
         status = query.get("Status") or None

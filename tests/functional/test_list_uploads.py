@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-
 VIDEO = {"Title": "Holiday", "FileName": "holiday.mp4"}
 
 
@@ -185,8 +184,8 @@ def test_an_altered_token_is_refused(client, auth, where):
 def test_a_token_forged_with_a_matching_digest_still_needs_the_ledgers_word(client, auth):
     """The digest is no secret: a token pointing at another user's upload, or at a time that upload was not
     created at, is refused because the ledger says so."""
-    from upload_broker.uploads import next_token
     from upload_broker.ledger import Position
+    from upload_broker.uploads import next_token
 
     mallorys = create_video(client, auth, "mallory")
     create_video(client, auth, "alice")

@@ -46,7 +46,8 @@ def test_the_declared_statuses_are_every_documented_one():
 
 
 @pytest.mark.parametrize(("status", "finished"), sorted(VOD_STATUSES.items()))
-def test_a_video_is_refreshed_only_while_vod_says_its_source_is_not_in(client, auth, fake_vod, broker, status, finished):
+def test_a_video_is_refreshed_only_while_vod_says_its_source_is_not_in(client, auth, fake_vod, broker, status,
+                                                                        finished):
     video_id = create_video(client, auth)
     fake_vod.set_status(video_id, status)
 

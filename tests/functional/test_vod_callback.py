@@ -210,7 +210,8 @@ def test_with_no_key_configured_every_callback_is_refused(client, auth, broker):
     assert broker.ledger.find("vod", video_id).status == "pending"
 
 
-@pytest.mark.parametrize("config_overrides", [{"vod_callback_url": CALLBACK_URL, "vod_callback_auth_keys": (KEY, OLD_KEY)}])
+@pytest.mark.parametrize("config_overrides",
+                         [{"vod_callback_url": CALLBACK_URL, "vod_callback_auth_keys": (KEY, OLD_KEY)}])
 def test_during_a_key_rotation_both_keys_verify(client, auth, broker):
     first, second = create_video(client, auth), create_video(client, auth)
     assert post(client, file_upload_complete(first), signed(key=KEY)).status_code == 200

@@ -279,7 +279,8 @@ def test_redis_keys_stay_under_the_prefix(redis_ledger_url):
     prefix = redis_ledger_url.split("prefix=")[1]
     client = redis.Redis.from_url(redis_ledger_url.split("?")[0])
     keys = sorted(k.decode() for k in client.scan_iter(match=prefix + "*"))
-    assert len(keys) == 7 and all(k.startswith(prefix) for k in keys)  # a counter is a set + its total; the index 2 sets
+    # A counter is a set and its total; the user's uploads index is two sets (all, pending).
+    assert len(keys) == 7 and all(k.startswith(prefix) for k in keys)
     assert not any("alice" in k for k in keys)  # user names are hashed in key names
     client.close()
     ledger.close()
