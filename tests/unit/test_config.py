@@ -110,3 +110,55 @@ def test_an_oss_upload_target_is_accepted():
     value = '{"StorageType": "oss", "StorageLocation": "outin-1.oss-cn-shanghai.aliyuncs.com"}'
     config = Config.from_env({**BASE, "ICE_UPLOAD_TARGET_CONFIG": value})
     assert config.ice_upload_target_config == value.replace(": ", ":").replace(", ", ",")
+
+
+# --- VOD's callbacks and source replacement (#13) ------------------------------------------------------------
+
+CALLBACK = {**BASE, "VOD_CALLBACK_URL": "https://broker.example.com/v1/callbacks/vod/"}
+
+
+def test_the_callback_url_is_kept_exactly_as_the_vod_console_has_it():
+    # VOD signs over the URL's text: a trailing slash stripped here would fail every signature.
+    config = Config.from_env({**CALLBACK, "VOD_CALLBACK_AUTH_KEY": "Abc123xyz"})
+    assert config.vod_callback_url == "https://broker.example.com/v1/callbacks/vod/"
+    assert config.vod_callback_auth_keys == ("Abc123xyz",)
+
+
+def test_two_keys_while_rotating():
+    config = Config.from_env({**CALLBACK, "VOD_CALLBACK_AUTH_KEY": "NewKey123, OldKey456"})
+    assert config.vod_callback_auth_keys == ("NewKey123", "OldKey456")
+
+
+@pytest.mark.parametrize("key", [
+    "alllowercase1", "ALLUPPERCASE1", "NoDigitsHere", "Has space1A", "A1b" + "x" * 30, "Abc123,Def456,Ghi789",
+    "Abc-123", "Ключ1Aa", "Abc123,",
+])
+def test_a_key_the_vod_console_would_not_take_names_the_variable(key):
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({**CALLBACK, "VOD_CALLBACK_AUTH_KEY": key})
+    assert refused.value.variable == "VOD_CALLBACK_AUTH_KEY"
+    assert key not in str(refused.value)  # a key is a secret: the message never repeats it
+
+
+def test_a_key_without_the_url_it_signs_names_the_url():
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({**BASE, "VOD_CALLBACK_AUTH_KEY": "Abc123xyz"})
+    assert refused.value.variable == "VOD_CALLBACK_URL"
+
+
+def test_the_callback_key_stays_out_of_repr():
+    config = Config.from_env({**CALLBACK, "VOD_CALLBACK_AUTH_KEY": "Secret123Key"})
+    assert "Secret123Key" not in repr(config)
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("true", True), ("TRUE", True), ("1", True), ("false", False),
+                                                ("0", False), ("", False)])
+def test_source_replacement_is_off_unless_said(value, allowed):
+    assert Config.from_env({**BASE, "BROKER_ALLOW_SOURCE_REPLACE": value}).allow_source_replace is allowed
+    assert Config.from_env(BASE).allow_source_replace is False
+
+
+def test_a_word_that_is_not_true_or_false_names_the_variable():
+    with pytest.raises(ConfigError) as refused:
+        Config.from_env({**BASE, "BROKER_ALLOW_SOURCE_REPLACE": "maybe"})
+    assert refused.value.variable == "BROKER_ALLOW_SOURCE_REPLACE"
