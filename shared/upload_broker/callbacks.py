@@ -68,6 +68,9 @@ class VodCallback:
     events: Mapping[str, LockingEvent] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from upload_broker.providers import provider_named
+
+        provider_named(self.provider)  # an unregistered provider stops the import here
         if not self.events:
             raise TypeError(f"{self.function}: declare the events that mark an upload completed")
 

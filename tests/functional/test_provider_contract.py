@@ -97,3 +97,34 @@ def test_a_second_provider_of_the_same_name_is_refused():
         register_provider(type("Again", (type(existing),), {})())
     assert provider_named("vod") is existing
     assert isinstance(existing, Provider)
+
+
+def test_a_refresh_that_does_not_say_how_to_tell_a_finished_upload_does_not_load():
+    from upload_broker.providers.ice import IceRefresh
+    from upload_broker.providers.vod import VodRefresh
+
+    settings = dict(function="f", action="RefreshUploadVideo", path="/v1/x/{VideoId}/refresh", provider="vod",
+                    kind="video", id_field="VideoId", fields=(), operator_fields=(), size_field=None, check=None)
+    for refresh in (VodRefresh, IceRefresh):
+        with pytest.raises(TypeError, match="source_check"):
+            refresh(**settings)
+
+
+@pytest.mark.parametrize(("unfinished", "finished"), [
+    (frozenset(), frozenset({"Normal"})),
+    (frozenset({"Uploading"}), frozenset()),
+    (frozenset({"Normal"}), frozenset({"Normal"})),  # a status cannot be both
+])
+def test_a_source_check_must_sort_every_status_one_way(unfinished, finished):
+    from upload_broker.call import SourceCheck
+
+    with pytest.raises(TypeError):
+        SourceCheck(action="GetVideoInfo", id_param="VideoId", status_path=("Video", "Status"),
+                    unfinished=unfinished, finished=finished)
+
+
+def test_a_callback_function_must_declare_the_events_that_lock():
+    from upload_broker.callbacks import VodCallback
+
+    with pytest.raises(TypeError, match="events"):
+        VodCallback(function="vod_callback", path="/v1/callbacks/vod", provider="vod")
