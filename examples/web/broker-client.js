@@ -1,4 +1,5 @@
-// broker-client.js: a small browser client for the upload credential broker's VOD video routes.
+// broker-client.js: a small browser client for the upload credential broker's VOD video routes and its list of
+// the caller's own uploads.
 //
 //   import { createBrokerClient, decodeCredentials, BrokerError } from './broker-client.js';
 //
@@ -9,6 +10,7 @@
 //   );
 //   const { address, auth, expiresAt } = decodeCredentials(created);  // what an OSS client needs
 //   const again = await broker.refreshUploadVideo(created.VideoId);     // a new credential, same object
+//   const { Uploads, NextToken } = await broker.listUploads({ status: 'pending' });  // what is unfinished
 //
 // Every failure is a BrokerError carrying the broker's own error fields (status, code, message, field,
 // requestId, retryAfter), so an app can turn it into words for its user. A network failure is a BrokerError
@@ -28,7 +30,7 @@ export class BrokerError extends Error {
 }
 
 /**
- * A client for `POST /v1/videos` and `POST /v1/videos/{VideoId}/refresh`.
+ * A client for `POST /v1/videos`, `POST /v1/videos/{VideoId}/refresh` and `GET /v1/uploads`.
  *
  * - `baseUrl`: the broker's origin (and path prefix, if any); '' means the page's own origin.
  * - `token`: the end user's bearer token, or a function returning it (read on every call, so a renewed token
@@ -40,15 +42,19 @@ export function createBrokerClient({ baseUrl = '', token, fetch: fetchImpl } = {
   const doFetch = fetchImpl || ((...args) => globalThis.fetch(...args));
   const bearer = () => (typeof token === 'function' ? token() : token) || '';
 
-  async function post(path, body, extraHeaders = {}) {
+  async function send(method, path, body, extraHeaders = {}) {
+    // A GET carries no body, so no Content-Type either.
+    const init = body === undefined
+      ? { method, headers: { Authorization: `Bearer ${bearer()}`, ...extraHeaders }, cache: 'no-store' }
+      : {
+        method,
+        headers: { Authorization: `Bearer ${bearer()}`, 'Content-Type': 'application/json', ...extraHeaders },
+        body: JSON.stringify(body),
+        cache: 'no-store',
+      };
     let response;
     try {
-      response = await doFetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${bearer()}`, 'Content-Type': 'application/json', ...extraHeaders },
-        body: JSON.stringify(body ?? {}),
-        cache: 'no-store',
-      });
+      response = await doFetch(`${base}${path}`, init);
     } catch (error) {
       const message = `Could not reach the broker: ${error.message}`;
       throw new BrokerError({ status: 0, code: 'NetworkError', message });
@@ -76,11 +82,27 @@ export function createBrokerClient({ baseUrl = '', token, fetch: fetchImpl } = {
   return {
     /** VOD CreateUploadVideo: `fields` are VOD's own (Title, FileName required; FileSize, Description, ...). */
     createUploadVideo(fields, { idempotencyKey } = {}) {
-      return post('/v1/videos', fields, idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {});
+      return send('POST', '/v1/videos', fields ?? {}, idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {});
     },
-    /** VOD RefreshUploadVideo: a new credential for the caller's own video (404 for anyone else's). */
+    /**
+     * VOD RefreshUploadVideo: a new credential for the caller's own video (404 for anyone else's; 409
+     * `UploadAlreadyCompleted` once VOD holds the video's source, since a refresh would overwrite it).
+     */
     refreshUploadVideo(videoId) {
-      return post(`/v1/videos/${encodeURIComponent(videoId)}/refresh`, {});
+      return send('POST', `/v1/videos/${encodeURIComponent(videoId)}/refresh`, {});
+    },
+    /**
+     * The caller's own uploads, newest first: `{Uploads: [{Provider, Kind, Id, CreatedAt, Status, CompletedAt,
+     * RefreshCount}], NextToken}`. `status` is 'pending' or 'completed' (omitted: both); `maxResults` 1-100;
+     * `nextToken` is the previous page's `NextToken` (null on the last page), passed back with the same `status`.
+     */
+    listUploads({ status, maxResults, nextToken } = {}) {
+      const query = new URLSearchParams();
+      if (status) query.set('Status', status);
+      if (maxResults) query.set('MaxResults', String(maxResults));
+      if (nextToken) query.set('NextToken', nextToken);
+      const search = query.toString();
+      return send('GET', `/v1/uploads${search ? `?${search}` : ''}`);
     },
   };
 }

@@ -10,6 +10,13 @@ shared clock past the credential's lifetime, as a slow network would, so part 2 
 ``SecurityTokenExpired``; the page asks the broker for a new credential and carries on. After part 2 the user
 presses Pause, reloads the page, picks the file again and presses Resume: the page finds the stored VideoId and
 checkpoint, refreshes through the broker, and sends only part 3.
+
+The broker's list of the user's unfinished uploads (``GET /v1/uploads?Status=pending``) is how the reloaded page
+learns what is unfinished: it names the video, and the stored checkpoint says this browser can resume it. Once
+storage has the whole file the fake VOD posts its signed FileUploadComplete callback to the broker (as the VOD
+console's HTTP callback would, and as under ``make run``), the list no longer has the video, and "Replace source"
+is refused with the broker's own 409 sentence, without a RefreshUploadVideo or a byte sent. A second browser with
+no stored progress finds an upload another device started in the same list, and sends the file into that video.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import os
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +34,7 @@ import pytest
 from tests.functional.client_stack import (  # noqa: F401 - fixtures
     BrokerServer,
     broker_fixture,
+    broker_post,
     broker_server_fixture,
     clock_fixture,
     credential_lifetime_fixture,
@@ -44,6 +53,19 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 MiB = 1024 * 1024
 DATA = os.urandom(3 * MiB)  # three 1 MiB parts
 PART_PACE_SECONDS = 0.8  # how long the fake OSS takes to answer each stored part
+CALLBACK_KEY = "Console1Key"  # obviously fake: the VOD console's callback authentication key in these stories
+ALREADY_COMPLETED = "This upload finished; start a new upload to send another file."  # the broker's 409 Message
+
+
+@pytest.fixture
+def vod_callbacks(broker, broker_server, fake_vod) -> str:
+    """VOD calls back the broker's route once an upload lands, signing with CALLBACK_KEY, and the broker is
+    told the same URL and key, as under ``make run``. (The URL names the test server's port, known only once it
+    listens.)"""
+    url = f"{broker_server.url}/v1/callbacks/vod"
+    broker.config = replace(broker.config, vod_callback_url=url, vod_callback_auth_keys=(CALLBACK_KEY,))
+    fake_vod.callback_url, fake_vod.callback_auth_key = url, CALLBACK_KEY
+    return url
 
 
 def require_browser(*, chromium: bool = True) -> None:
@@ -102,7 +124,7 @@ def pace_parts(fake_oss, clock=None, *, expire_after_part: int | None = None, li
 
 
 def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
-    broker_server: BrokerServer, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
+    broker_server: BrokerServer, vod_callbacks, broker, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
 ):
     require_browser()
     # Given the demo served by the broker, a fake VOD that hands out credentials for a virtual-hosted fake OSS
@@ -114,9 +136,11 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
     jwt = token("alice").removeprefix("Bearer ")
     screenshot = DOCS_SCREENSHOT if os.environ.get("UPDATE_DOCS_SCREENSHOT") else ARTIFACTS / "demo-mid-upload.png"
 
-    # When a person uploads the file with the demo, pausing after two parts and reloading the page
+    # When a person uploads the file with the demo, pausing after two parts and reloading the page, and once it
+    # is complete presses "Replace source"
     result = run_demo(broker_server.url, jwt, source, PART_SIZE_MIB="1", PARALLEL="1", PAUSE_AFTER_PARTS="2",
-                      SCREENSHOT=str(screenshot))  # fmt: skip
+                      SCREENSHOT=str(screenshot), AFTER_COMPLETE="replace")  # fmt: skip
+    video_id = result["videoId"]
 
     # Then the page says it is done, and forgot the finished upload but not the token
     assert result["status"].startswith("Upload complete"), result
@@ -129,6 +153,15 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
     assert "The upload credential expired; asking the broker for a new one…" in result["statuses"]
     assert any(s.startswith("Resuming video ") for s in result["statuses"])
 
+    # And the reloaded page found the upload in the broker's list of unfinished ones, with this browser's progress
+    # (the list, fetched before anything was created, had nothing in it)
+    assert result["listedAtOpen"] == []
+    [listed] = result["listedAfterReload"]
+    assert listed["id"] == video_id and listed["progress"] == "saved", listed
+    assert "(2 of 3 parts sent): pick the same file (holiday.mp4) to resume" in listed["text"], listed
+    assert 1 <= listed["refreshCount"] < fake_vod.call_count("RefreshUploadVideo")  # not yet the resume's refresh
+    assert result["afterChoosing"] == f"Pick holiday.mp4 again to resume video {video_id}."
+
     # And the fake OSS holds exactly the file, for the video the broker created
     video = fake_vod.get(result["videoId"])
     assert fake_oss.object_bytes(video.bucket, video.file_name) == DATA
@@ -140,10 +173,29 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
     parts = [(r.part_number, r.status, r.code) for r in fake_oss.requests if r.operation == "UploadPart"]
     assert [(r.operation, r.code) for r in fake_oss.rejections()] == [("UploadPart", "SecurityTokenExpired")]
     assert parts[:3] == [(1, 200, None), (None, 403, "SecurityTokenExpired"), (2, 200, None)]
-    refresh_path = f"/v1/videos/{result['videoId']}/refresh"
+    refresh_path = f"/v1/videos/{video_id}/refresh"
     assert fake_vod.call_count("RefreshUploadVideo") >= 2
-    assert broker_server.called("POST", refresh_path) == fake_vod.call_count("RefreshUploadVideo")
     assert result["refreshes"] >= 1  # the count since the reload, as the page shows it
+
+    # And VOD's signed callback reached the broker, which marked the upload complete; the page's next look at the
+    # list (after the callback) no longer had it
+    delivered = [a for a in fake_vod.callback_attempts if a.resource_id == video_id]
+    assert [(a.event["EventType"], a.delivered) for a in delivered] == [("FileUploadComplete", True)]
+    assert broker.ledger.find("vod", video_id).status == "completed"
+    assert result["listedAfterComplete"] == []
+    calls = broker_server.calls
+    last_listing = max(i for i, call in enumerate(calls) if call == ("GET", "/v1/uploads"))
+    assert calls.index(("POST", vod_callbacks.removeprefix(broker_server.url))) < last_listing
+
+    # And "Replace source" asked the broker for a refresh, which it refused with its own sentence, shown as the
+    # page's alert: VOD was asked for nothing (the callback had locked the upload), and nothing was uploaded
+    assert result["replaceShown"] is True
+    assert result["replaceError"] == ALREADY_COMPLETED and result["replaceErrorRole"] == "alert"
+    assert result["statusAfterReplace"] == "The source was not replaced."
+    assert result["refreshesAfterReplace"] == result["refreshes"] and result["percentAfterReplace"] == 100
+    assert calls[-1] == ("POST", refresh_path)
+    assert broker_server.called("POST", refresh_path) == fake_vod.call_count("RefreshUploadVideo") + 1
+    assert fake_vod.call_count("GetVideoInfo") == fake_vod.call_count("RefreshUploadVideo")  # one per granted one
 
     # And the resume sent only what was missing: one multipart upload, part 1 stored exactly once
     stored = [r.part_number for r in fake_oss.requests if r.operation == "UploadPart" and r.status == 200]
@@ -154,7 +206,7 @@ def test_the_demo_uploads_across_an_expiry_a_pause_and_a_reload(
 
 
 def test_the_demo_as_make_run_serves_it_uploads_parts_in_parallel_across_an_expiry(
-    broker_server: BrokerServer, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
+    broker_server: BrokerServer, vod_callbacks, token, fake_vod, fake_oss, clock, credential_lifetime, tmp_path
 ):
     require_browser()
     # Given the OSS endpoint as `make run` hands it out (http://127.0.0.1:<port>: ali-oss puts no bucket in the
@@ -177,6 +229,45 @@ def test_the_demo_as_make_run_serves_it_uploads_parts_in_parallel_across_an_expi
     assert result["refreshes"] == fake_vod.call_count("RefreshUploadVideo")
     assert fake_oss.count("InitiateMultipartUpload") == 1
     assert {r.addressing for r in fake_oss.requests if r.operation != "Preflight"} == {"cname"}
+
+
+def test_a_second_browser_finds_an_unfinished_upload_in_the_list_and_sends_the_file_into_it(
+    broker_server: BrokerServer, vod_callbacks, broker, token, fake_vod, fake_oss, tmp_path
+):
+    require_browser()
+    # Given an upload dave started on another device (nothing of it is stored in this browser), and 20 newer
+    # unfinished ones, so the page must follow the broker's NextToken to reach it
+    fake_vod.oss_endpoint = fake_oss.localhost_url
+    bearer = token("dave")
+    video_id = broker_post(broker_server, "/v1/videos", bearer, {"Title": "Trip", "FileName": "trip.mp4"})["VideoId"]
+    for n in range(20):
+        time.sleep(0.002)  # the list is ordered by creation millisecond
+        broker_post(broker_server, "/v1/videos", bearer, {"Title": f"Take {n}", "FileName": f"take{n}.mp4"})
+    source = tmp_path / "trip.mp4"
+    source.write_bytes(DATA)
+
+    # When dave opens the demo in a fresh browser, chooses that upload in "Your unfinished uploads", picks the
+    # file and presses Upload
+    result = run_demo(broker_server.url, bearer.removeprefix("Bearer "), source, PAUSE_AFTER_PARTS="0",
+                      FROM_LIST=video_id, PART_SIZE_MIB="1", PARALLEL="2")  # fmt: skip
+
+    # Then the list had every one of them, the chosen one said this browser has no progress for it, and the page
+    # said the file goes in from the start
+    assert len(result["listedAtOpen"]) == 21 and result["listedAtOpen"][-1]["id"] == video_id
+    assert {entry["progress"] for entry in result["listedAtOpen"]} == {"none"}
+    assert "No progress saved in this browser" in result["listedAtOpen"][-1]["text"]
+    assert result["afterChoosing"].startswith(f"Press Upload to send trip.mp4 into video {video_id} from the start")
+    assert broker_server.called("GET", "/v1/uploads") >= 2  # two pages, at least
+
+    # And the file went into that video on a refreshed credential: no new video was created
+    assert result["status"].startswith("Upload complete"), result
+    assert result["videoId"] == video_id
+    video = fake_vod.get(video_id)
+    assert fake_oss.object_bytes(video.bucket, video.file_name) == DATA
+    assert fake_vod.call_count("CreateUploadVideo") == 21
+    assert fake_vod.call_count("RefreshUploadVideo") == 1 and result["refreshes"] == 1
+    fake_vod.wait_for_callbacks(1)
+    assert broker.ledger.find("vod", video_id).status == "completed"
 
 
 @pytest.mark.parametrize("credential_lifetime", [6])
