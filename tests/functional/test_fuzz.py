@@ -156,7 +156,7 @@ def test_with_a_valid_token(case):
 def test_without_a_token(case):
     """The same requests without a token: 401 (or an earlier protocol refusal), documented, never a 5xx."""
     response = case.call_and_validate(checks=checks_for(case))
-    if case.operation.path == "/v1/callbacks/vod":
+    if case.operation.path == "/v1/callbacks/vod" and case.operation.method.upper() == "POST":
         # No token is asked for here: VOD's signature is, and the fuzzer has no key (none is configured).
         assert response.status_code in (403, 405, 413), response.text
     elif case.operation.method.upper() == "POST":

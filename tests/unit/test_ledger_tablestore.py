@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from tablestore import Condition, Row, RowExistenceExpectation
 
 from tests import ledger_fixtures
 from tests.conftest import TEST_KEY_ID, TEST_KEY_SECRET
@@ -25,6 +26,7 @@ from upload_broker.ledger import (
     parse_tablestore_url,
 )
 from upload_broker.ledger import tablestore as backend
+from upload_broker.ledger.base import Position, UploadPage
 from upload_broker.ledger.tablestore import TablestoreLedger
 
 tablestore_ledger_url = ledger_fixtures.tablestore_ledger_url
@@ -109,10 +111,12 @@ def test_tables_are_created_on_first_use_under_the_prefix_with_their_ttls(fake, 
     ledger.claim_idempotency("k", "fp", owner="o", at=time.time(), pending_seconds=30)
     ledger.append_audit(record("alice", 1))
 
-    assert fake.table_names() == ["t_audit", "t_idempotency", "t_limits", "t_resources", "t_uploads"]
+    assert fake.table_names() == ["t_audit", "t_idempotency", "t_limits", "t_resources", "t_upload_states",
+                                  "t_uploads"]
     ttls = {name: fake.tables[name].ttl for name in fake.table_names()}
     assert ttls == {"t_audit": 365 * 86400, "t_idempotency": 2 * 86400, "t_limits": -1,
-                    "t_resources": -1, "t_uploads": -1}
+                    "t_resources": -1, "t_upload_states": -1, "t_uploads": -1}
+    assert [name for name, _, _ in fake.tables["t_upload_states"].pk] == ["user_state", "created", "id"]
     assert fake.tables["t_audit"].pk[1] == ("seq", 1, True)  # auto-increment
 
 
@@ -123,10 +127,13 @@ def test_user_names_are_hashed_in_keys(fake, ledger):
     for table in ("t_uploads", "t_limits", "t_audit"):
         (row,) = fake.rows(table)
         assert "alice" not in row["user_hash"] and len(row["user_hash"]) == 32
+    (state,) = fake.rows("t_upload_states")
+    assert state["user_state"] == fake.rows("t_uploads")[0]["user_hash"] + ":p"
 
 
 def test_ensure_tables_creates_the_missing_ones_only(fake, ledger):
-    assert ledger.ensure_tables() == ["t_resources", "t_uploads", "t_limits", "t_idempotency", "t_audit"]
+    assert ledger.ensure_tables() == ["t_resources", "t_uploads", "t_upload_states", "t_limits", "t_idempotency",
+                                      "t_audit"]
     assert ledger.ensure_tables() == []
 
 
@@ -163,6 +170,196 @@ def test_each_users_uploads_are_one_range_read_newest_first(ledger):
     assert [(u["resource_id"], u["created_at"]) for u in index] == [("v4", NOW + 4), ("v3", NOW + 3), ("v2", NOW + 2)]
     assert [u["resource_id"] for u in ledger.uploads_index("bob")] == ["b1"]
     assert ledger.uploads_index("carol") == []
+
+
+def states(fake):
+    """The state rows as (status letter, created ms, id)."""
+    return sorted((r["user_state"][-1], r["created"], r["id"]) for r in fake.rows("t_upload_states"))
+
+
+def listed(page):
+    return [u.resource_id for u in page.uploads]
+
+
+def test_a_create_writes_its_pending_state_row_in_the_same_batch(fake, ledger):
+    ledger.ensure_tables()
+    create(ledger, at=NOW + 0.0015)
+
+    assert fake.call_count("BatchWriteRow") == 1
+    assert states(fake) == [("p", 1_700_000_000_001, "vod:v1")]  # the ms of every backend: created_ms(at)
+    assert fake.rows("t_uploads")[0]["created"] == 1_700_000_000_001
+
+
+def test_a_completion_moves_the_state_row_and_the_first_time_is_kept(fake, ledger):
+    create(ledger)
+    calls = fake.call_count()
+
+    done = ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 60)
+
+    assert (done.status, done.completed_at, done.owner) == ("completed", NOW + 60, "alice")
+    assert fake.calls[calls:] == [("GetRow", 200, None), ("UpdateRow", 200, None), ("BatchWriteRow", 200, None)]
+    assert states(fake) == [("c", NOW * 1000, "vod:v1")]
+    assert ledger.find("vod", "v1").completed_at == NOW + 60
+
+    again = ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 120)
+
+    assert again == done and ledger.find("vod", "v1") == done
+    assert states(fake) == [("c", NOW * 1000, "vod:v1")]
+    assert listed(ledger.list_uploads("alice", limit=10, status="completed")) == ["v1"]
+    assert listed(ledger.list_uploads("alice", limit=10, status="pending")) == []
+
+
+def test_an_unknown_id_is_completed_with_nothing_written(fake, ledger):
+    create(ledger)
+    calls = fake.call_count()
+    assert ledger.mark_completed(provider="vod", resource_id="nope", at=NOW) is None
+    assert fake.calls[calls:] == [("GetRow", 200, None)]
+    assert states(fake) == [("p", NOW * 1000, "vod:v1")]
+
+
+def test_a_completion_that_loses_the_race_returns_the_winners_time(fake, ledger, monkeypatch):
+    create(ledger)
+    other = TablestoreLedger(fake.ledger_url("t"), credentials=lambda: KEY)
+    read = ledger._get
+
+    def read_then_lose(table, key):
+        row = read(table, key)
+        if table == "resources" and row is not None and row.get("completed_at") is None:
+            other.mark_completed(provider="vod", resource_id="v1", at=NOW + 5)  # lands between our read and write
+        return row
+
+    monkeypatch.setattr(ledger, "_get", read_then_lose)
+
+    done = ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 9)
+
+    assert done.completed_at == NOW + 5
+    assert ("UpdateRow", 403, "OTSConditionCheckFail") in fake.calls
+    assert states(fake) == [("c", NOW * 1000, "vod:v1")]
+    other.close()
+
+
+def test_parallel_completions_agree_on_one_time(fake, ledger):
+    create(ledger)
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(
+            lambda n: ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + n), range(10)))
+    assert len({r.completed_at for r in results}) == 1
+    assert ledger.find("vod", "v1").completed_at == results[0].completed_at
+    assert states(fake) == [("c", NOW * 1000, "vod:v1")]
+
+
+def test_a_move_that_did_not_finish_lists_by_the_resource_row_and_a_repeat_repairs_it(fake, ledger):
+    create(ledger)
+    fake.inject("BatchWriteRow", code="OTSServerBusy")
+    with pytest.raises(LedgerUnavailable):
+        ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 60)
+    assert states(fake) == [("p", NOW * 1000, "vod:v1")]  # the index still says pending; the resource row not
+
+    assert listed(ledger.list_uploads("alice", limit=10, status="pending")) == []
+    assert ledger.list_uploads("alice", limit=10).uploads[0].status == "completed"
+
+    assert ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 90).completed_at == NOW + 60
+    assert states(fake) == [("c", NOW * 1000, "vod:v1")]
+    assert listed(ledger.list_uploads("alice", limit=10, status="completed")) == ["v1"]
+
+
+def test_a_completion_writes_the_index_rows_that_a_failed_create_did_not(fake, ledger):
+    create(ledger)
+    for table in ("t_uploads", "t_upload_states"):  # as if the create's index rows had failed
+        for row in fake.rows(table):
+            key = [(name, row[name]) for name, _, _ in fake.tables[table].pk]
+            ledger._client.delete_row(table, Row(key), Condition(RowExistenceExpectation.IGNORE))
+    assert ledger.list_uploads("alice", limit=10) == UploadPage([], None)
+
+    ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 60)
+
+    assert listed(ledger.list_uploads("alice", limit=10)) == ["v1"]
+    assert listed(ledger.list_uploads("alice", limit=10, status="completed")) == ["v1"]
+
+
+def test_an_index_row_whose_claim_lost_is_not_listed(fake, ledger):
+    create(ledger, owner="alice")
+    create(ledger, owner="mallory", at=NOW + 1)  # the id is alice's; mallory's index rows are written all the same
+    assert len(fake.rows("t_uploads")) == 2 and len(fake.rows("t_upload_states")) == 2
+
+    for status in (None, "pending"):
+        assert ledger.list_uploads("mallory", limit=10, status=status) == UploadPage([], None)
+        assert listed(ledger.list_uploads("alice", limit=10, status=status)) == ["v1"]
+
+
+def test_a_retried_create_of_one_id_is_listed_once(fake, ledger):
+    create(ledger, at=NOW)
+    create(ledger, at=NOW + 1)  # the claim fails (the id is alice's already); a second index row is written
+    assert len(fake.rows("t_uploads")) == 2
+
+    page = ledger.list_uploads("alice", limit=10)
+
+    assert [(u.resource_id, u.created_at) for u in page.uploads] == [("v1", NOW)]
+
+
+def test_each_page_is_one_range_read_and_one_batch_read(fake, ledger):
+    for n in range(25):
+        create(ledger, resource_id=f"v{n:02d}", at=NOW + n)
+    ledger.mark_completed(provider="vod", resource_id="v03", at=NOW + 100)
+    pages, after = [], None
+    before = (fake.call_count("GetRange"), fake.call_count("BatchGetRow"), fake.call_count())
+
+    while True:
+        page = ledger.list_uploads("alice", limit=10, after=after)
+        pages.append(listed(page))
+        if page.next is None:
+            break
+        assert page.next == page.uploads[-1].position
+        after = page.next
+
+    assert [len(p) for p in pages] == [10, 10, 5]
+    assert sum(pages, []) == [f"v{n:02d}" for n in range(24, -1, -1)]
+    counts = (fake.call_count("GetRange"), fake.call_count("BatchGetRow"), fake.call_count())
+    assert [now - then for now, then in zip(counts, before, strict=True)] == [3, 3, 6]
+    assert listed(ledger.list_uploads("alice", limit=10, status="completed")) == ["v03"]
+    pending = ledger.list_uploads("alice", limit=100, status="pending")
+    assert len(pending.uploads) == 24 and pending.next is None and "v03" not in listed(pending)
+
+
+def test_a_page_whose_rows_were_all_dropped_still_moves_on(fake, ledger):
+    create(ledger, resource_id="mine", owner="mallory", at=NOW)
+    for n in range(3):
+        create(ledger, resource_id=f"a{n}", owner="alice", at=NOW + 1 + n)
+        create(ledger, resource_id=f"a{n}", owner="mallory", at=NOW + 10 + n)  # lost claims, newest of all
+
+    first = ledger.list_uploads("mallory", limit=2)
+    assert first.uploads == [] and first.next == Position((NOW + 11) * 1000, "vod", "a1")
+    second = ledger.list_uploads("mallory", limit=2, after=first.next)
+    assert listed(second) == ["mine"] and second.next is None
+
+
+def test_listing_a_user_with_100000_uploads_reads_one_page(fake, ledger):
+    create(ledger, resource_id="seed")  # creates the tables
+    user = fake.rows("t_uploads")[0]["user_hash"]
+    count = 100_000
+    fake.load("t_uploads", ({"user_hash": user, "created": int(NOW * 1000) + n, "id": f"vod:v{n}",
+                             "provider": "vod", "resource_id": f"v{n}", "kind": "video"} for n in range(count)))
+    fake.load("t_resources", ({"id": f"vod:v{n}", "owner": "alice", "kind": "video", "created_at": NOW + n / 1000,
+                               "refresh_count": 0} for n in range(count)))
+    before = fake.consumed.get("GetRange", [0, 0])[0]
+
+    started = time.perf_counter()
+    page = ledger.list_uploads("alice", limit=100, after=Position(int(NOW * 1000) + 50_000, "vod", "v50000"))
+    elapsed = time.perf_counter() - started
+
+    assert listed(page)[0] == "v49999" and listed(page)[-1] == "v49900"
+    assert page.next == Position(int(NOW * 1000) + 49_900, "vod", "v49900")
+    assert fake.consumed["GetRange"][0] - before <= 4  # 102 rows of ~100 bytes, not 100,000
+    assert elapsed < 0.5
+
+
+def test_a_bad_page_request_is_refused(ledger):
+    with pytest.raises(ValueError, match="limit"):
+        ledger.list_uploads("alice", limit=0)
+    with pytest.raises(ValueError, match="limit"):
+        ledger.list_uploads("alice", limit=101)
+    with pytest.raises(ValueError, match="status"):
+        ledger.list_uploads("alice", limit=10, status="done")
 
 
 # --- credentials ------------------------------------------------------------------------------------------
@@ -356,4 +553,6 @@ def test_the_sdks_cpp_codec_talks_to_the_fake_without_falling_back(fake):
     ledger.append_audit(record("alice", 1))
     assert [r.request_id for r in ledger.audit_history("alice")] == ["req-1"]
     assert ledger.find("vod", "v1").refresh_count == 1
+    assert ledger.mark_completed(provider="vod", resource_id="v1", at=NOW + 60).status == "completed"  # + a delete
+    assert [u.resource_id for u in ledger.list_uploads("alice", limit=10, status="completed").uploads] == ["v1"]
     ledger.close()

@@ -29,10 +29,16 @@ Every check-and-update is a conditional write on one row, which Tablestore appli
 Tables (``<prefix>`` defaults to ``upload_broker_``); user names are stored only as a hash in keys:
 
 - ``<prefix>resources``   PK ``id`` (``<provider>:<resource id>``): owner, kind, operation, request ids,
-  created_at, refresh_count, last_refreshed_at, ``v`` (version). Kept for good.
+  created_at, refresh_count, last_refreshed_at, completed_at (once the upstream has the source), ``v``
+  (version). Kept for good. The truth about an upload; the next two tables only index it.
 - ``<prefix>uploads``     PK ``user_hash``, ``created`` (ms), ``id``: provider, resource_id, kind. Written with
-  the resource row in one BatchWriteRow; a user's uploads newest first are one backward GetRange
-  (:meth:`TablestoreLedger.uploads_index`), joined with ``resources`` for live status and refresh counts.
+  the resource row in one BatchWriteRow; a user's uploads newest first are one backward GetRange, joined with
+  ``resources`` by one BatchGetRow for the owner check, status and refresh count
+  (:meth:`TablestoreLedger.list_uploads`).
+- ``<prefix>upload_states`` PK ``user_state`` (``<user_hash>:p`` pending, ``<user_hash>:c`` completed),
+  ``created`` (ms), ``id``: provider, resource_id, kind. The pending row is written with the resource row; a
+  completion (a conditional UpdateRow setting ``completed_at`` only while it is missing) then moves it to the
+  completed partition, so a user's uploads in one status are one backward GetRange too.
 - ``<prefix>limits``      PK ``user_hash``: the windows' headers and events above. No TTL: a running total
   must never outlive an event column it counts; the next check of a window prunes what has left it.
 - ``<prefix>idempotency`` PK ``key`` (already a hash): fingerprint, state, owner, response, expires_at, ``v``
@@ -78,11 +84,13 @@ from tablestore import (  # noqa: E402 - after the loggers above are quieted
     INF_MAX,
     INF_MIN,
     PK_AUTO_INCR,
+    BatchGetRowRequest,
     BatchWriteRowRequest,
     CapacityUnit,
     ComparatorType,
     CompositeColumnCondition,
     Condition,
+    DeleteRowItem,
     LogicalOperator,
     OTSClient,
     PutRowItem,
@@ -90,6 +98,7 @@ from tablestore import (  # noqa: E402 - after the loggers above are quieted
     Row,
     RowExistenceExpectation,
     SingleColumnCondition,
+    TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
     TableMeta,
     TableOptions,
@@ -104,13 +113,19 @@ from upload_broker.config import Credentials  # noqa: E402
 from upload_broker.ledger import TablestoreLocation, parse_tablestore_url  # noqa: E402
 from upload_broker.ledger.base import (  # noqa: E402
     AUDIT_COLUMNS,
+    COMPLETED,
+    PENDING,
+    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
     LedgerUnavailable,
     Limit,
     LimitExceeded,
+    Position,
     Resource,
+    UploadPage,
+    created_ms,
     retry_after,
 )
 
@@ -136,6 +151,10 @@ ANONYMOUS_AUDIT_SHARDS = 16
 MAX_PRUNED_PER_WRITE = 200
 # Errors that mean "another writer got there first": read again and decide again.
 _CONFLICTS = ("OTSConditionCheckFail", "OTSRowOperationConflict")
+# The ``upload_states`` partition of a status: "<user hash>:p" (pending) or "<user hash>:c" (completed).
+_STATE_TAGS = {PENDING: "p", COMPLETED: "c"}
+# The resource row's columns a list of uploads joins with its index rows.
+_LISTED_COLUMNS = ["owner", "kind", "created_at", "refresh_count", "completed_at"]
 # A table found missing is created at most this often per instance (a deleted table must not hammer CreateTable).
 _CREATE_INTERVAL_SECONDS = 30.0
 _SDK_LOGGER = "upload_broker.ledger.tablestore_sdk"
@@ -153,6 +172,7 @@ class TableSpec:
 TABLES = (
     TableSpec("resources", (("id", "STRING"),), -1),
     TableSpec("uploads", (("user_hash", "STRING"), ("created", "INTEGER"), ("id", "STRING")), -1),
+    TableSpec("upload_states", (("user_state", "STRING"), ("created", "INTEGER"), ("id", "STRING")), -1),
     TableSpec("limits", (("user_hash", "STRING"),), -1),
     TableSpec("idempotency", (("key", "STRING"),), IDEMPOTENCY_TTL_SECONDS),
     TableSpec("audit", (("user_hash", "STRING"), ("seq", "INTEGER", PK_AUTO_INCR)), AUDIT_TTL_SECONDS),
@@ -249,6 +269,34 @@ def _missing(column: str) -> SingleColumnCondition:
     return SingleColumnCondition(column, "", ComparatorType.EQUAL, pass_if_missing=True)
 
 
+def _still_missing(column: str) -> SingleColumnCondition:
+    # For a number column: no value the ledger writes is negative, so "less than 0" holds only if it is missing
+    # (compared with a number, as the column is one).
+    return SingleColumnCondition(column, 0.0, ComparatorType.LESS_THAN, pass_if_missing=True)
+
+
+def _resource(provider: str, resource_id: str, row: dict[str, Any]) -> Resource:
+    """The Resource a ``resources`` row records."""
+    completed_at = row.get("completed_at")
+    return Resource(
+        provider=provider,
+        resource_id=resource_id,
+        owner=row["owner"],
+        kind=row["kind"],
+        created_at=float(row["created_at"]),
+        refresh_count=int(row.get("refresh_count", 0)),
+        completed_at=None if completed_at is None else float(completed_at),
+    )
+
+
+def _check_page(limit: int, status: str | None) -> None:
+    """Refuse a page size or a status outside the contract: a caller's bug, better loud than a wrong page."""
+    if not 1 <= limit <= 100:
+        raise ValueError(f"limit must be 1-100, not {limit}")
+    if status is not None and status not in UPLOAD_STATUSES:
+        raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
+
+
 def _all_of(conditions: Sequence[SingleColumnCondition]) -> Any:
     if len(conditions) == 1:
         return conditions[0]
@@ -313,40 +361,36 @@ class TablestoreLedger(Ledger):
         ]
         if upstream_request_id:
             columns.append(("upstream_request_id", upstream_request_id))
-        index_key = [("user_hash", _hash(owner)), ("created", int(at * 1000)), ("id", resource_key)]
+        user, created = _hash(owner), created_ms(at)
         index_columns = [("provider", provider), ("resource_id", resource_id), ("kind", kind)]
-        resources, uploads = self.tables["resources"], self.tables["uploads"]
+        resources, uploads, states = self.tables["resources"], self.tables["uploads"], self.tables["upload_states"]
 
         def write() -> None:
-            # One request: the ownership claim (expects no row: the first owner keeps it) and the user's index
-            # row. Each row succeeds or fails alone; an index row for a claim that lost is harmless, as a list
-            # joins each index row with its resource row and keeps it only when the owner matches.
+            # One request: the ownership claim (expects no row: the first owner keeps it), the user's index row
+            # and the user's pending state row. Each row succeeds or fails alone; index rows for a claim that
+            # lost are harmless, as a list joins each index row with its resource row and keeps it only when
+            # the owner (and the creation millisecond, and the status) match.
             request = BatchWriteRowRequest()
             request.add(TableInBatchWriteRowItem(resources, [PutRowItem(
                 Row([("id", resource_key)], columns), Condition(RowExistenceExpectation.EXPECT_NOT_EXIST))]))
             request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
-                Row(index_key, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
+                Row(self._index_key(("user_hash", user), created, resource_key), index_columns),
+                Condition(RowExistenceExpectation.IGNORE))]))
+            request.add(TableInBatchWriteRowItem(states, [PutRowItem(
+                Row(self._state_key(user, PENDING, created, resource_key), index_columns),
+                Condition(RowExistenceExpectation.IGNORE))]))
             response = self._client.batch_write_row(request)
-            for table in (resources, uploads):
+            for table in (resources, uploads, states):
                 for item in response.get_put_by_table(table):
                     if item.is_ok or (table == resources and item.error_code == "OTSConditionCheckFail"):
                         continue
                     raise OTSServiceError(None, item.error_code, item.error_message)
 
-        self._run(lambda: self._call((resources, uploads), write))
+        self._run(lambda: self._call((resources, uploads, states), write))
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
         row = self._run(lambda: self._get("resources", [("id", self._resource_key(provider, resource_id))]))
-        if row is None:
-            return None
-        return Resource(
-            provider=provider,
-            resource_id=resource_id,
-            owner=row["owner"],
-            kind=row["kind"],
-            created_at=float(row["created_at"]),
-            refresh_count=int(row.get("refresh_count", 0)),
-        )
+        return None if row is None else _resource(provider, resource_id, row)
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
         key = [("id", self._resource_key(provider, resource_id))]
@@ -374,6 +418,60 @@ class TablestoreLedger(Ledger):
                 self._update("resources", key, row, {"put": [("refresh_count", count - 1), ("v", _token())]})
 
         self._run(lambda: self._optimistic(attempt))
+
+    def mark_completed(self, *, provider: str, resource_id: str, at: float) -> Resource | None:
+        key = [("id", self._resource_key(provider, resource_id))]
+        resources, states = self.tables["resources"], self.tables["upload_states"]
+
+        def attempt() -> dict[str, Any] | None:
+            row = self._get("resources", key)
+            if row is not None and row.get("completed_at") is None:
+                # Sets completed_at only while it is missing: of two completions the first keeps its time, and
+                # the one that lost reads the row again and finds it. The version column is left alone: a
+                # refresh counted meanwhile writes other columns only.
+                self._conditional(lambda: self._client.update_row(
+                    resources, Row(key, {"put": [("completed_at", float(at))]}),
+                    Condition(RowExistenceExpectation.EXPECT_EXIST, _still_missing("completed_at"))))
+                row["completed_at"] = float(at)
+            return row
+
+        def mark() -> Resource | None:
+            row = self._optimistic(attempt)
+            if row is None:
+                return None  # never issued: nothing is written
+            self._move_state(row, provider, resource_id, key[0][1])
+            return _resource(provider, resource_id, row)
+
+        return self._run(lambda: self._call((self.tables["uploads"], states), mark))
+
+    def _move_state(self, row: dict[str, Any], provider: str, resource_id: str, resource_key: str) -> None:
+        """Move the upload's state row from the owner's pending partition to the completed one.
+
+        The resource row is the truth (``completed_at``); the state rows, like the ``uploads`` row, are only an
+        index of it, which a list checks against the resource row. So the move is plain writes in one
+        BatchWriteRow, each idempotent, made by every call that finds the upload completed: a call that won the
+        race, one that lost it, and a repeated call, which so repairs a move that an earlier call did not
+        finish. The owner's ``uploads`` row is written again too (the same key and values), so an upload whose
+        index rows a failed create did not write is listed once it completes.
+        """
+        user, created = _hash(row["owner"]), created_ms(float(row["created_at"]))
+        columns = [("provider", provider), ("resource_id", resource_id), ("kind", row["kind"])]
+        uploads, states = self.tables["uploads"], self.tables["upload_states"]
+        request = BatchWriteRowRequest()
+        request.add(TableInBatchWriteRowItem(states, [
+            DeleteRowItem(Row(self._state_key(user, PENDING, created, resource_key)),
+                          Condition(RowExistenceExpectation.IGNORE)),
+            PutRowItem(Row(self._state_key(user, COMPLETED, created, resource_key), columns),
+                       Condition(RowExistenceExpectation.IGNORE)),
+        ]))
+        request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
+            Row(self._index_key(("user_hash", user), created, resource_key), columns),
+            Condition(RowExistenceExpectation.IGNORE))]))
+        response = self._client.batch_write_row(request)
+        for item in (*response.get_delete_by_table(states), *response.get_put_by_table(states),
+                     *response.get_put_by_table(uploads)):
+            if not item.is_ok:
+                raise OTSServiceError(None, item.error_code, item.error_message)
 
     # -- quotas and rate limits ---------------------------------------------------------------------
 
@@ -568,8 +666,8 @@ class TablestoreLedger(Ledger):
     def uploads_index(self, user: str, *, limit: int = 100) -> list[dict[str, Any]]:
         """``user``'s index rows, newest first: ``provider``, ``resource_id``, ``kind``, ``created_at``.
 
-        One backward GetRange over the ``uploads`` table. A list of uploads joins these with :meth:`find`
-        (owner check, status, refresh count); this is the read it is built on.
+        One backward GetRange over the ``uploads`` table, unchecked: :meth:`list_uploads` is the same read
+        joined with the resource rows (owner check, status, refresh count).
         """
         partition = _hash(user)
         rows = self._run(lambda: self._range_backward(
@@ -577,6 +675,59 @@ class TablestoreLedger(Ledger):
             [("user_hash", partition), ("created", INF_MIN), ("id", INF_MIN)], limit))
         return [{"provider": r["provider"], "resource_id": r["resource_id"], "kind": r["kind"],
                  "created_at": r["created"] / 1000} for r in rows]
+
+    def list_uploads(
+        self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
+    ) -> UploadPage:
+        """One backward GetRange over the owner's index rows (``uploads``, or the status's partition of
+        ``upload_states``) from ``after``, then one BatchGetRow of the page's resource rows.
+
+        The resource row is the truth: an index row is listed only if its resource row names this owner, was
+        created in the index row's millisecond (a retried create of one id leaves a second index row) and, with
+        ``status``, is in that status now. Ties of one millisecond come in descending ``<provider>:<id>`` order.
+        """
+        _check_page(limit, status)
+        user = _hash(owner)
+        if status is None:
+            table, partition = "uploads", ("user_hash", user)
+        else:
+            table, partition = "upload_states", ("user_state", f"{user}:{_STATE_TAGS[status]}")
+        if after is None:
+            start = self._index_key(partition, INF_MAX, INF_MAX)
+        else:
+            start = self._index_key(partition, after.created_ms, self._resource_key(after.provider, after.resource_id))
+        end = self._index_key(partition, INF_MIN, INF_MIN)
+        # The start key is inclusive: a page after ``after`` reads one row more and drops ``after`` itself.
+        # One row past the page says whether another page follows.
+        wanted = limit + 1 + (after is not None)
+
+        def read() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+            rows = self._range_backward(table, start, end, wanted)
+            if after is not None and rows and [("created", rows[0]["created"]), ("id", rows[0]["id"])] == start[1:]:
+                rows = rows[1:]
+            rows = rows[:limit + 1]
+            keys = list(dict.fromkeys(row["id"] for row in rows[:limit]))  # an id twice: one read
+            return rows, (self._batch_get("resources", keys, _LISTED_COLUMNS) if keys else {})
+
+        rows, found = self._run(read)
+        page = rows[:limit]
+        uploads = []
+        for row in page:
+            resource = found.get(row["id"])
+            if resource is None or resource.get("owner") != owner:
+                continue  # a claim that lost: the id is someone else's
+            if created_ms(float(resource["created_at"])) != row["created"]:
+                continue  # the index row of a retried create; the one of the first create is listed
+            upload = _resource(row["provider"], row["resource_id"], resource)
+            if status is None or upload.status == status:
+                uploads.append(upload)
+        if len(rows) <= limit:
+            return UploadPage(uploads, None)
+        if uploads:
+            return UploadPage(uploads, uploads[-1].position)
+        # Every row of this page was dropped: the next page starts after the last one read.
+        last = page[-1]
+        return UploadPage([], Position(last["created"], last["provider"], last["resource_id"]))
 
     # -- tables -------------------------------------------------------------------------------------
 
@@ -621,6 +772,14 @@ class TablestoreLedger(Ledger):
         # A String primary key holds at most 1 KB; a longer id (never seen from the upstreams) is hashed.
         return key if len(key.encode("utf-8")) <= 1000 else f"{provider}:#{_hash(resource_id, 64)}"
 
+    @staticmethod
+    def _index_key(partition: tuple[str, str], created: Any, resource_key: Any) -> list[tuple[str, Any]]:
+        """A key of ``uploads`` (partition ``user_hash``) or ``upload_states`` (``user_state``)."""
+        return [partition, ("created", created), ("id", resource_key)]
+
+    def _state_key(self, user: str, status: str, created: int, resource_key: str) -> list[tuple[str, Any]]:
+        return self._index_key(("user_state", f"{user}:{_STATE_TAGS[status]}"), created, resource_key)
+
     def _call(self, tables: Sequence[str], call: Callable[[], T]) -> T:
         """``call()``; when it finds a table missing, the table is created and the call made once more."""
         try:
@@ -637,6 +796,22 @@ class TablestoreLedger(Ledger):
         if row is None:
             return None
         return {column[0]: column[1] for column in row.attribute_columns}
+
+    def _batch_get(self, table: str, ids: list[str], columns: list[str]) -> dict[str, dict[str, Any]]:
+        """The rows of ``table`` keyed ``id`` = each of ``ids`` (at most 100, no repeats), in one BatchGetRow:
+        {id: {column: value}}, without the ids that have no row. A row that could not be read fails the call."""
+        name = self.tables[table]
+        request = BatchGetRowRequest()
+        request.add(TableInBatchGetRowItem(name, [[("id", key)] for key in ids], columns_to_get=columns,
+                                           max_version=1))
+        response = self._call((name,), lambda: self._client.batch_get_row(request))
+        found = {}
+        for key, item in zip(ids, response.get_result_by_table(name), strict=True):
+            if not item.is_ok:
+                raise OTSServiceError(None, item.error_code, item.error_message)
+            if item.row is not None and item.row.attribute_columns:
+                found[key] = {column[0]: column[1] for column in item.row.attribute_columns}
+        return found
 
     def _columns(self, table: str, key: list, start: str, end: str) -> dict[str, Any]:
         """The row's columns whose names are in [start, end): a wide row read in one range ({} if none)."""
