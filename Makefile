@@ -102,7 +102,7 @@ audit: $(BIN)/.installed
 	@BROKER_LEDGER_URL="$${BROKER_LEDGER_URL:-sqlite:///$${BROKER_STATE_DIR:-$(CURDIR)/.broker}/ledger.sqlite3}" \
 		$(BIN)/python -m upload_broker.audit_cli --user "$(SUB)" --limit $(LIMIT)
 
-# A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 4 minutes.
+# A benchmark, not a test: prints and saves figures (bench/results/latest.{json,md}); about 5-6 minutes.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
 

@@ -1,6 +1,6 @@
 """The broker's benchmark suite (issues #5 and #10): what the broker costs on top of the upstream.
 
-    python bench/run.py                  # the full run, about 3-4 minutes on 2 cores
+    python bench/run.py                  # the full run, about 5 minutes on 2 cores
     python bench/run.py --quick          # a smoke run (seconds); figures are noisy
     python bench/run.py --latency-ms 20  # add 20 ms to every fake upstream call in the overhead runs
 
@@ -29,6 +29,10 @@ keep-alive ``requests.Session`` per client thread for the brokers, and a pooled 
    front end), which the platform's own front end replaces on FC.
 3. Ledger latency (bench/ledger_latency.py): median create through the FC handler per ledger backend
    (none, SQLite, Redis when one answers), plain and with every limit on.
+   Listing (bench/list_uploads.py): GET /v1/uploads through list_uploads' FC handler per ledger backend
+   (SQLite, Redis when one answers, Tablestore on its fake) for a user with 100,000 uploads (1% pending) and
+   one with 100: the first page of 100, 20 consecutive NextToken pages after the newest 50,000, and the first
+   page of Status=pending; p50 and p99 per case (quick: 10,000 uploads, 20 calls per case).
 4. Concurrency: 32 client threads against one broker (waitress threads=32) with 50 ms upstream latency
    for a fixed time; throughput / (32 / 50 ms). The same load sent straight to the fake through one
    pooled AcsClient gives the ceiling of this machine and harness.
@@ -673,6 +677,22 @@ def markdown(results: dict) -> str:
                          f"| {x['p90_ms']:.3f} | {x['added_ms']:+.3f} |")
         if ledger.get("redis_skipped"):
             lines.append(f"\nRedis skipped: {ledger['redis_skipped']}.")
+    listing = d.get("list_uploads")
+    if listing:
+        lines += ["", f"Listing (bench/list_uploads.py): GET /v1/uploads through list_uploads' FC handler, "
+                  f"{listing['rounds']} calls per case, cases in turn (ms). first = MaxResults=100; deep = "
+                  f"{listing['deep_pages']} consecutive NextToken pages after the newest {listing['deep_skip']:,} "
+                  "(small user: the page after its newest); pending = Status=pending, first page:", "",
+                  "| backend | user | uploads | case | p50 | p99 | max |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for x in listing["rows"]:
+            lines.append(f"| {x['backend']} | {x['user']} | {x['uploads']:,} | {x['case']} | {x['p50_ms']:.2f} "
+                         f"| {x['p99_ms']:.2f} | {x['max_ms']:.2f} |")
+        lines.append("")
+        for b in listing["backends"]:
+            lines.append(f"- {b['backend']}: filled in {b['populate_seconds']:.1f} s: {b['populate']}.")
+        for name, why in listing.get("skipped", {}).items():
+            lines.append(f"- {name}: skipped ({why}).")
     lines += [
         "",
         f"CPU per request under the concurrency load (ms): {json.dumps(c['broker']['cpu_ms_per_request'])}",
@@ -787,6 +807,13 @@ def main(argv: list[str] | None = None) -> int:
             env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=900, check=True,
         ).stdout)
 
+        note("listing: GET /v1/uploads for a user with " + ("10,000" if quick else "100,000")
+             + " uploads per backend through the FC handler (bench/list_uploads.py)")
+        details["list_uploads"] = json.loads(subprocess.run(
+            [PYTHON, str(ROOT / "bench" / "list_uploads.py"), "--json", *(["--quick"] if quick else [])],
+            env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=900, check=True,
+        ).stdout)
+
         note(f"concurrency: 32 clients, 50 ms upstream latency, {seconds:g} s each (broker, then direct)")
         slow_fake = start("fake", clean_env(), "--latency-ms", "50")
         broker = start("broker", broker_env(slow_fake.url, f"sqlite:///{workdir / 'concurrency.sqlite3'}"),
@@ -839,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"latency_ms": args.latency_ms, "rounds": rounds, "inprocess_runs": inprocess_runs,
                      "concurrency_seconds": seconds, "memory_requests_per_half": half, "cold_start_runs": cold_runs,
                      "ledger_requests": ledger_requests, "app": args.app,
+                     "list_uploads": details["list_uploads"]["uploads"],
                      "overhead_definition": "per-round difference broker - direct; p50/p99 of those differences",
                      "inprocess_definition": "median over the runs of each run's per-round p50 / p99"},
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},

@@ -63,6 +63,12 @@ def test_quick_bench_run_writes_every_headline_figure(tmp_path):
     measured = {(row["scenario"], row["backend"]) for row in details["ledger_latency"]["rows"]}
     assert {("plain", "none"), ("plain", "sqlite"), ("full", "none"), ("full", "sqlite")} <= measured
 
+    # and the listing was timed on the SQLite and Tablestore-fake ledgers, for both users and every case
+    listing = details["list_uploads"]
+    timed = {(row["backend"], row["user"], row["case"]) for row in listing["rows"] if row["n"] == listing["rounds"]}
+    assert {(backend, user, case) for backend in ("sqlite", "tablestore") for user in ("large", "small")
+            for case in ("first", "deep", "pending")} <= timed
+
     # and the cold start's first call went through the function's handler to the fake VOD
     assert details["cold_start"]["first_call_ms"] > 0
     assert "aliyunsdkcore" in details["cold_start"]["heavy_after_first_response"]
