@@ -29,6 +29,7 @@ keep-alive ``requests.Session`` per client thread for the brokers, and a pooled 
    front end), which the platform's own front end replaces on FC.
 3. Ledger latency (bench/ledger_latency.py): median create through the FC handler per ledger backend
    (none, SQLite, Redis when one answers), plain and with every limit on.
+   Refresh (bench/refresh_check.py): a refresh's status lookup, and the 409 of a locked upload, 20 ms upstream.
    Listing (bench/list_uploads.py): GET /v1/uploads through list_uploads' FC handler per ledger backend
    (SQLite, Redis when one answers, Tablestore on its fake) for a user with 100,000 uploads (1% pending) and
    one with 100: the first page of 100, 20 consecutive NextToken pages after the newest 50,000, and the first
@@ -693,6 +694,13 @@ def markdown(results: dict) -> str:
             lines.append(f"- {b['backend']}: filled in {b['populate_seconds']:.1f} s: {b['populate']}.")
         for name, why in listing.get("skipped", {}).items():
             lines.append(f"- {name}: skipped ({why}).")
+    check = d.get("refresh_check")
+    if check:
+        lines += ["", f"Refresh and its completion check (bench/refresh_check.py): through the refresh handler, "
+                  f"{check['requests']} calls per case, fake VOD latency {check['latency_ms']:g} ms (ms):", "",
+                  "| case | p50 | p99 |", "| --- | --- | --- |"]
+        for name, row in check["cases"].items():
+            lines.append(f"| {name} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} |")
     lines += [
         "",
         f"CPU per request under the concurrency load (ms): {json.dumps(c['broker']['cpu_ms_per_request'])}",
@@ -811,6 +819,15 @@ def main(argv: list[str] | None = None) -> int:
              + " uploads per backend through the FC handler (bench/list_uploads.py)")
         details["list_uploads"] = json.loads(subprocess.run(
             [PYTHON, str(ROOT / "bench" / "list_uploads.py"), "--json", *(["--quick"] if quick else [])],
+            env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=900, check=True,
+        ).stdout)
+
+        refresh_requests = 50 if quick else 300
+        note(f"refresh completion check: {refresh_requests} refreshes per case, 20 ms upstream latency "
+             "(bench/refresh_check.py)")
+        details["refresh_check"] = json.loads(subprocess.run(
+            [PYTHON, str(ROOT / "bench" / "refresh_check.py"), "--requests", str(refresh_requests),
+             "--latency-ms", "20", "--json"],
             env=clean_env(), cwd=ROOT, capture_output=True, text=True, timeout=900, check=True,
         ).stdout)
 

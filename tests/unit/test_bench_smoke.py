@@ -69,6 +69,10 @@ def test_quick_bench_run_writes_every_headline_figure(tmp_path):
     assert {(backend, user, case) for backend in ("sqlite", "tablestore") for user in ("large", "small")
             for case in ("first", "deep", "pending")} <= timed
 
+    # and a refresh's completion check was timed in its three cases (each call checked for its 200 or 409)
+    assert set(details["refresh_check"]["cases"]) == {"unfinished", "finished (lookup)", "finished (ledger)"}
+    assert details["refresh_check"]["upstream_calls_per_round"]["GetVideoInfo"] == 2
+
     # and the cold start's first call went through the function's handler to the fake VOD
     assert details["cold_start"]["first_call_ms"] > 0
     assert "aliyunsdkcore" in details["cold_start"]["heavy_after_first_response"]
