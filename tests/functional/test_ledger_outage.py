@@ -170,3 +170,26 @@ class TestTablestore:
 
         assert_unavailable(create(client, auth))
         assert fake_vod.call_count("CreateUploadVideo") == 1
+
+
+CALLBACK_URL = "https://broker.example.com/v1/callbacks/vod"
+
+
+@pytest.mark.parametrize("settings", [{"vod_callback_url": CALLBACK_URL, "vod_callback_auth_keys": ("Outage1Key",)}])
+def test_a_callback_during_an_outage_is_a_503_so_vod_sends_it_again(client, auth, clock, private_redis):
+    import hashlib
+
+    video_id = create(client, auth).json["VideoId"]
+    timestamp = str(int(clock.now))
+    signature = hashlib.md5(f"{CALLBACK_URL}|{timestamp}|Outage1Key".encode()).hexdigest()
+
+    def callback():
+        return client.post("/v1/callbacks/vod", json={"EventType": "FileUploadComplete", "Status": "success",
+                                                      "VideoId": video_id},
+                           headers={"X-VOD-TIMESTAMP": timestamp, "X-VOD-SIGNATURE": signature})
+
+    private_redis.kill()
+    assert_unavailable(callback())  # VOD retries anything but a 200
+    assert_unavailable(client.get("/v1/uploads", headers=auth()))
+    private_redis.start()
+    assert callback().status_code == 200  # the store is empty again: an unknown id, acknowledged
