@@ -4,7 +4,7 @@ The ledger is the broker's only shared state. It holds four things, each behind 
 
 - ownership: who created which upload, how often it was refreshed, and whether the upstream has its source
   (``record_creation``, ``find``, ``record_refresh``, ``release_refresh``, ``mark_completed``), and each
-  user's uploads newest first (``list_uploads``);
+  user's uploads newest first (``list_uploads``; ``reindex_uploads`` backfills its index after an upgrade);
 - sliding-window counters for quotas and rate limits (``consume``, ``release``);
 - idempotency entries for creates (``claim_idempotency``, ``complete_idempotency``,
   ``release_idempotency``);
@@ -195,6 +195,24 @@ class Ledger(ABC):
         backend's choosing), at most ``limit`` (1-100), only those in ``status`` when given, starting after
         ``after``. Reads an index by owner (and status), never every upload: as fast for 100,000 as for 10.
         ``next`` is set when more may follow."""
+
+    def reindex_uploads(self, *, batch: int = 500) -> int:
+        """Write the ``list_uploads`` index entries of every recorded upload that lacks them; how many uploads
+        needed (and got) index writes.
+
+        For uploads recorded before the index existed, run once after upgrading
+        (``python -m upload_broker.ledger.reindex``). It reads the uploads ``batch`` at a time and writes exactly
+        the entries ``record_creation`` and ``mark_completed`` write (a pending upload: listed and pending; a
+        completed one: listed and completed, and no longer pending); it never changes an upload's own record.
+        Idempotent and resumable: a second run, or a run after an interrupted one, writes only what is still
+        missing.
+
+        This default does nothing and returns 0: a backend whose index is derived from the very rows that record
+        the uploads (SQLite, whose older files are migrated when opened) has nothing to backfill.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        return 0
 
     # -- quotas and rate limits ---------------------------------------------------------------------
 

@@ -27,7 +27,8 @@ The hash key carries no user tag, so in Redis Cluster no one script may write it
 write does the hash first and the sets second (idempotent ``ZADD``/``ZREM``). A crash between the two
 leaves an upload recorded but unlisted until it completes (the completion writes ``all`` again); it never
 lists an upload the broker did not record. Uploads recorded before these sets existed are not in them
-either, until they complete.
+either, until they complete, or until :meth:`RedisLedger.reindex_uploads` (``python -m
+upload_broker.ledger.reindex``) writes their members from their hashes.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -60,6 +62,8 @@ from upload_broker.ledger.base import (
 )
 
 log = logging.getLogger("upload_broker.ledger")
+# What a backfill of the uploads index has to say to the operator who runs it.
+reindex_log = logging.getLogger("upload_broker.ledger.reindex")
 
 T = TypeVar("T")
 
@@ -235,6 +239,11 @@ def _position(member: str) -> Position:
     return Position(_NEWEST_MS - int(newest), provider, resource_id)
 
 
+def _glob_escape(text: str) -> str:
+    """``text`` as a ``SCAN ... MATCH`` pattern that matches it literally (a prefix may hold ``*?[]\\``)."""
+    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+
+
 def _resource(provider: str, resource_id: str, found: dict[str, str]) -> Resource:
     completed_at = found.get("completed_at")
     return Resource(
@@ -375,6 +384,73 @@ class RedisLedger(Ledger):
                 uploads.append(resource)
         return UploadPage(uploads, page[-1] if len(members) > limit else None)
 
+    def reindex_uploads(self, *, batch: int = 500) -> int:
+        """Give every resource hash its members in its owner's sets, as its creation or completion would have.
+
+        One ``SCAN`` over ``<prefix>res:*`` (``COUNT batch``; never ``KEYS``). Per batch of keys: one pipelined
+        ``HGETALL`` of the hashes, one pipelined ``ZSCORE`` of each upload's member in its owner's three sets, and
+        for the uploads whose members are missing (or, for a completed one, still pending) one pipelined run of
+        the very script a creation (``_INDEX_CREATION``: all + pending, unless completed) or a completion
+        (``_INDEX_COMPLETION``: all + completed, out of pending) runs. The scripts are idempotent and a
+        completion racing with this is safe either way round, as it is with a creation. The hashes are only
+        read. Returns how many uploads were indexed; a hash that names no owner or creation time is skipped
+        and counted in one log line.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        head = self._resource_key("", "")[:-1]  # "<prefix>res:", before every resource's "<provider>:<id>"
+        match = _glob_escape(head) + "*"
+        cursor, reindexed, unreadable = 0, 0, 0
+        while True:
+            cursor, keys = self._run(partial(self._client.scan, cursor, match=match, count=batch))
+            if keys:
+                done, skipped = self._reindex_keys(head, cast("list[str]", keys))
+                reindexed, unreadable = reindexed + done, unreadable + skipped
+            if int(cursor) == 0:
+                break
+        if unreadable:
+            reindex_log.warning("%d resource hashes skipped: no owner or creation time to index them by", unreadable,
+                                extra={"store": "redis", "skipped": unreadable})
+        return reindexed
+
+    def _reindex_keys(self, head: str, keys: list[str]) -> tuple[int, int]:
+        """Index the uploads of these resource keys (``head`` + ``<provider>:<id>``): how many needed it, and
+        how many could not be read."""
+        hashes = cast("list[dict[str, str]]", self._pipelined(lambda pipe: [pipe.hgetall(key) for key in keys]))
+        uploads: list[tuple[Resource, str, list[str]]] = []
+        unreadable = 0
+        for key, found in zip(keys, hashes, strict=True):
+            if not found:
+                continue  # gone since the scan saw it
+            provider, _, resource_id = key[len(head):].partition(":")
+            try:
+                resource = _resource(provider, resource_id, found)
+            except (KeyError, ValueError):
+                unreadable += 1
+                continue
+            uploads.append((resource, _member(resource.position), self._upload_keys(resource.owner)))
+        if not uploads:
+            return 0, unreadable
+        scores = self._pipelined(lambda pipe: [pipe.zscore(key, member) for _, member, sets in uploads
+                                               for key in sets])
+        stale = []
+        for i, upload in enumerate(uploads):
+            listed, pending, completed = (score is not None for score in scores[3 * i:3 * i + 3])
+            if upload[0].status == COMPLETED:
+                if not listed or not completed or pending:
+                    stale.append(upload)
+            elif not listed or not (pending or completed):  # in completed: the creation script leaves it there
+                stale.append(upload)
+
+        def index(pipe: Any) -> None:
+            for resource, member, sets in stale:
+                script = self._index_completion if resource.status == COMPLETED else self._index_creation
+                script(keys=sets, args=[member], client=pipe)
+
+        if stale:
+            self._pipelined(index)
+        return len(stale), unreadable
+
     # -- quotas and rate limits ---------------------------------------------------------------------
 
     def consume(self, user: str, limits: Sequence[Limit], *, at: float, event_id: str) -> None:
@@ -446,6 +522,17 @@ class RedisLedger(Ledger):
         return [r for r in records if r.user == user]  # a hash collision would otherwise mix users
 
     # -- plumbing -----------------------------------------------------------------------------------
+
+    def _pipelined(self, commands: Callable[[Any], object]) -> list[Any]:
+        """The answers of the commands that ``commands(pipe)`` queues, sent as one non-transactional pipeline
+        (its keys may be on several cluster nodes)."""
+
+        def execute() -> list[Any]:
+            with self._client.pipeline(transaction=False) as pipe:
+                commands(pipe)
+                return pipe.execute()
+
+        return self._run(execute)
 
     def _run(self, command: Callable[[], T]) -> T:
         try:

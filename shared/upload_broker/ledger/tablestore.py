@@ -38,7 +38,9 @@ Tables (``<prefix>`` defaults to ``upload_broker_``); user names are stored only
 - ``<prefix>upload_states`` PK ``user_state`` (``<user_hash>:p`` pending, ``<user_hash>:c`` completed),
   ``created`` (ms), ``id``: provider, resource_id, kind. The pending row is written with the resource row; a
   completion (a conditional UpdateRow setting ``completed_at`` only while it is missing) then moves it to the
-  completed partition, so a user's uploads in one status are one backward GetRange too.
+  completed partition, so a user's uploads in one status are one backward GetRange too. Uploads recorded
+  before this table existed have no row in it (nor, if a create failed half-way, in ``uploads``) until
+  :meth:`TablestoreLedger.reindex_uploads` (``python -m upload_broker.ledger.reindex``) writes them.
 - ``<prefix>limits``      PK ``user_hash``: the windows' headers and events above. No TTL: a running total
   must never outlive an event column it counts; the next check of a window prunes what has left it.
 - ``<prefix>idempotency`` PK ``key`` (already a hash): fingerprint, state, owner, response, expires_at, ``v``
@@ -130,6 +132,8 @@ from upload_broker.ledger.base import (  # noqa: E402
 )
 
 log = logging.getLogger("upload_broker.ledger")
+# What a backfill of the uploads index has to say to the operator who runs it.
+reindex_log = logging.getLogger("upload_broker.ledger.reindex")
 
 T = TypeVar("T")
 
@@ -155,6 +159,16 @@ _CONFLICTS = ("OTSConditionCheckFail", "OTSRowOperationConflict")
 _STATE_TAGS = {PENDING: "p", COMPLETED: "c"}
 # The resource row's columns a list of uploads joins with its index rows.
 _LISTED_COLUMNS = ["owner", "kind", "created_at", "refresh_count", "completed_at"]
+# The resource row's columns its index rows are made from (reindex_uploads).
+_INDEXED_COLUMNS = ["owner", "kind", "created_at", "completed_at"]
+# Rows per request: BatchGetRow reads at most 100 (https://www.alibabacloud.com/help/doc-detail/27310.html),
+# BatchWriteRow writes at most 200 (https://www.alibabacloud.com/help/doc-detail/27311.html), GetRange answers
+# at most 5,000 (https://alibabacloud.com/help/zh/tablestore/general-limits-of-tablestore); the fake refuses more.
+MAX_BATCH_GET_ROWS = 100
+MAX_BATCH_WRITE_ROWS = 200
+MAX_RANGE_ROWS = 5000
+# The resource key of an id too long for a primary key: "<provider>:#<64 hex digits>" (see _resource_key).
+_HASHED_ID = re.compile(r"#[0-9a-f]{64}")
 # A table found missing is created at most this often per instance (a deleted table must not hammer CreateTable).
 _CREATE_INTERVAL_SECONDS = 30.0
 _SDK_LOGGER = "upload_broker.ledger.tablestore_sdk"
@@ -275,6 +289,11 @@ def _still_missing(column: str) -> SingleColumnCondition:
     return SingleColumnCondition(column, 0.0, ComparatorType.LESS_THAN, pass_if_missing=True)
 
 
+def _index_columns(provider: str, resource_id: str, kind: str) -> list[tuple[str, Any]]:
+    """The columns of an upload's index rows (its ``uploads`` row and its ``upload_states`` row)."""
+    return [("provider", provider), ("resource_id", resource_id), ("kind", kind)]
+
+
 def _resource(provider: str, resource_id: str, row: dict[str, Any]) -> Resource:
     """The Resource a ``resources`` row records."""
     completed_at = row.get("completed_at")
@@ -361,8 +380,8 @@ class TablestoreLedger(Ledger):
         ]
         if upstream_request_id:
             columns.append(("upstream_request_id", upstream_request_id))
-        user, created = _hash(owner), created_ms(at)
-        index_columns = [("provider", provider), ("resource_id", resource_id), ("kind", kind)]
+        listed, pending, _ = self._index_keys(owner, created_ms(at), resource_key)
+        index_columns = _index_columns(provider, resource_id, kind)
         resources, uploads, states = self.tables["resources"], self.tables["uploads"], self.tables["upload_states"]
 
         def write() -> None:
@@ -374,11 +393,9 @@ class TablestoreLedger(Ledger):
             request.add(TableInBatchWriteRowItem(resources, [PutRowItem(
                 Row([("id", resource_key)], columns), Condition(RowExistenceExpectation.EXPECT_NOT_EXIST))]))
             request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
-                Row(self._index_key(("user_hash", user), created, resource_key), index_columns),
-                Condition(RowExistenceExpectation.IGNORE))]))
+                Row(listed, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
             request.add(TableInBatchWriteRowItem(states, [PutRowItem(
-                Row(self._state_key(user, PENDING, created, resource_key), index_columns),
-                Condition(RowExistenceExpectation.IGNORE))]))
+                Row(pending, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
             response = self._client.batch_write_row(request)
             for table in (resources, uploads, states):
                 for item in response.get_put_by_table(table):
@@ -454,19 +471,16 @@ class TablestoreLedger(Ledger):
         finish. The owner's ``uploads`` row is written again too (the same key and values), so an upload whose
         index rows a failed create did not write is listed once it completes.
         """
-        user, created = _hash(row["owner"]), created_ms(float(row["created_at"]))
-        columns = [("provider", provider), ("resource_id", resource_id), ("kind", row["kind"])]
+        listed, pending, completed = self._index_keys(row["owner"], created_ms(float(row["created_at"])), resource_key)
+        columns = _index_columns(provider, resource_id, row["kind"])
         uploads, states = self.tables["uploads"], self.tables["upload_states"]
         request = BatchWriteRowRequest()
         request.add(TableInBatchWriteRowItem(states, [
-            DeleteRowItem(Row(self._state_key(user, PENDING, created, resource_key)),
-                          Condition(RowExistenceExpectation.IGNORE)),
-            PutRowItem(Row(self._state_key(user, COMPLETED, created, resource_key), columns),
-                       Condition(RowExistenceExpectation.IGNORE)),
+            DeleteRowItem(Row(pending), Condition(RowExistenceExpectation.IGNORE)),
+            PutRowItem(Row(completed, columns), Condition(RowExistenceExpectation.IGNORE)),
         ]))
         request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
-            Row(self._index_key(("user_hash", user), created, resource_key), columns),
-            Condition(RowExistenceExpectation.IGNORE))]))
+            Row(listed, columns), Condition(RowExistenceExpectation.IGNORE))]))
         response = self._client.batch_write_row(request)
         for item in (*response.get_delete_by_table(states), *response.get_put_by_table(states),
                      *response.get_put_by_table(uploads)):
@@ -729,6 +743,141 @@ class TablestoreLedger(Ledger):
         last = page[-1]
         return UploadPage([], Position(last["created"], last["provider"], last["resource_id"]))
 
+    def reindex_uploads(self, *, batch: int = 500) -> int:
+        """Write the index rows (``uploads``, ``upload_states``) that a resource row lacks, as its creation and
+        completion would have written them.
+
+        A forward GetRange over ``resources``, ``batch`` rows a page (``next_start_primary_key`` is where the next
+        one starts). Per page: BatchGetRows (100 rows each) of each upload's ``uploads`` row and pending state
+        row, and its completed state row if it is completed; then BatchWriteRows (200 rows each) of the rows
+        that are missing - the ``uploads`` row and the pending state row of a pending upload, the ``uploads`` row
+        and the completed state row of a completed one, whose pending state row is deleted. Nothing else, and
+        never a resource row. Idempotent: a second run reads and writes nothing more.
+
+        An upload completed while this ran is safe: each pending state row written is followed by a read of its
+        resource row, and the state of one found completed meanwhile is moved as ``mark_completed`` moves it.
+        A resource whose id was too long for a key (stored hashed) is named by its ``uploads`` row; one without
+        that row cannot be indexed (its id is lost), and is skipped and counted in one log line.
+        """
+        if not 1 <= batch <= MAX_RANGE_ROWS:
+            raise ValueError(f"batch must be 1-{MAX_RANGE_ROWS}, not {batch}")
+        resources = self.tables["resources"]
+        end = [("id", INF_MAX)]
+
+        def read(start: list) -> tuple[Any, ...]:
+            return self._client.get_range(resources, "FORWARD", start, end, columns_to_get=_INDEXED_COLUMNS,
+                                          limit=batch, max_version=1)
+
+        start: list | None = [("id", INF_MIN)]
+        reindexed = skipped = 0
+        while start is not None:
+            _, start, rows, _ = self._run(partial(self._call, (resources,), partial(read, start)))
+            if rows:
+                done, lost = self._run(partial(self._reindex_rows, rows))
+                reindexed, skipped = reindexed + done, skipped + lost
+        if skipped:
+            reindex_log.warning(
+                "%d resource rows skipped: a hashed id with no uploads row to recover it from, or no owner or"
+                " creation time", skipped, extra={"store": "tablestore", "skipped": skipped})
+        return reindexed
+
+    def _reindex_rows(self, rows: Sequence[Any]) -> tuple[int, int]:
+        """Index the uploads of these ``resources`` rows: how many needed it, and how many could not be."""
+        uploads: list[tuple[str, str, str | None, dict[str, Any], tuple[list, list, list]]] = []
+        skipped = 0
+        for row in rows:
+            key = row.primary_key[0][1]
+            columns = {column[0]: column[1] for column in row.attribute_columns}
+            provider, separator, resource_id = key.partition(":")
+            if not separator or not {"owner", "kind", "created_at"} <= columns.keys():
+                skipped += 1
+                continue
+            keys = self._index_keys(columns["owner"], created_ms(float(columns["created_at"])), key)
+            uploads.append((key, provider, None if _HASHED_ID.fullmatch(resource_id) else resource_id, columns,
+                            keys))
+        wanted = []
+        for *_, columns, (listed, pending, completed) in uploads:
+            wanted += [("uploads", listed), ("upload_states", pending)]
+            if columns.get("completed_at") is not None:
+                wanted.append(("upload_states", completed))
+        found = self._index_rows(wanted)
+        ignore = Condition(RowExistenceExpectation.IGNORE)
+        writes: list[tuple[str, Any]] = []
+        made_pending: list[tuple[str, str, str, dict[str, Any]]] = []
+        reindexed = 0
+        for key, provider, known_id, columns, (listed, pending, completed) in uploads:
+            listed_row = found.get(("uploads", tuple(listed)))
+            resource_id = known_id if known_id is not None else (listed_row or {}).get("resource_id")
+            if resource_id is None or self._resource_key(provider, resource_id) != key:
+                skipped += 1  # a hashed id, and no uploads row to say which
+                continue
+            index_columns = _index_columns(provider, resource_id, columns["kind"])
+            missing: list[tuple[str, Any]] = []
+            if listed_row is None:
+                missing.append(("uploads", PutRowItem(Row(listed, index_columns), ignore)))
+            has_pending = ("upload_states", tuple(pending)) in found
+            if columns.get("completed_at") is None:
+                if not has_pending:
+                    missing.append(("upload_states", PutRowItem(Row(pending, index_columns), ignore)))
+                    made_pending.append((key, provider, resource_id, columns))
+            else:
+                if ("upload_states", tuple(completed)) not in found:
+                    missing.append(("upload_states", PutRowItem(Row(completed, index_columns), ignore)))
+                if has_pending:
+                    missing.append(("upload_states", DeleteRowItem(Row(pending), ignore)))
+            if missing:
+                writes += missing
+                reindexed += 1
+        self._write_rows(writes)
+        # A completion between the page's read and the pending rows' write: its move came before the write, so
+        # the upload is completed and pending both. Read those rows again; move the state of any completed now
+        # (a completion after this read moves it itself).
+        for i in range(0, len(made_pending), MAX_BATCH_GET_ROWS):
+            chunk = made_pending[i:i + MAX_BATCH_GET_ROWS]
+            now = self._batch_get("resources", [key for key, *_ in chunk], ["completed_at"])
+            for key, provider, resource_id, columns in chunk:
+                if key in now:
+                    self._move_state({**columns, **now[key]}, provider, resource_id, key)
+        return reindexed, skipped
+
+    def _index_rows(self, wanted: Sequence[tuple[str, list]]) -> dict[tuple[str, tuple], dict[str, Any]]:
+        """Which of the index rows ``wanted`` ((table, key) pairs, no key twice) exist, in BatchGetRows of at most
+        100 rows: {(table, key as a tuple): {"resource_id": ...}}."""
+        found: dict[tuple[str, tuple], dict[str, Any]] = {}
+        for i in range(0, len(wanted), MAX_BATCH_GET_ROWS):
+            by_table: dict[str, list[list]] = {}
+            for table, key in wanted[i:i + MAX_BATCH_GET_ROWS]:
+                by_table.setdefault(table, []).append(key)
+            request = BatchGetRowRequest()
+            for table, keys in by_table.items():
+                request.add(TableInBatchGetRowItem(self.tables[table], keys, columns_to_get=["resource_id"],
+                                                   max_version=1))
+            names = [self.tables[table] for table in by_table]
+            response = self._call(names, partial(self._client.batch_get_row, request))
+            for table, keys in by_table.items():
+                for key, item in zip(keys, response.get_result_by_table(self.tables[table]), strict=True):
+                    if not item.is_ok:
+                        raise OTSServiceError(None, item.error_code, item.error_message)
+                    if item.row is not None and item.row.attribute_columns:
+                        found[(table, tuple(key))] = {column[0]: column[1] for column in item.row.attribute_columns}
+        return found
+
+    def _write_rows(self, writes: Sequence[tuple[str, Any]]) -> None:
+        """Plain (unconditional) index writes, ``(table, PutRowItem | DeleteRowItem)``, in BatchWriteRows of at most
+        200 rows; a row that fails fails the call (the rows before it stay written: each is idempotent)."""
+        for i in range(0, len(writes), MAX_BATCH_WRITE_ROWS):
+            by_table: dict[str, list[Any]] = {}
+            for table, item in writes[i:i + MAX_BATCH_WRITE_ROWS]:
+                by_table.setdefault(self.tables[table], []).append(item)
+            request = BatchWriteRowRequest()
+            for name, items in by_table.items():
+                request.add(TableInBatchWriteRowItem(name, items))
+            response = self._call(list(by_table), partial(self._client.batch_write_row, request))
+            for name in by_table:
+                for result in (*response.get_put_by_table(name), *response.get_delete_by_table(name)):
+                    if not result.is_ok:
+                        raise OTSServiceError(None, result.error_code, result.error_message)
+
     # -- tables -------------------------------------------------------------------------------------
 
     def ensure_tables(self) -> list[str]:
@@ -779,6 +928,14 @@ class TablestoreLedger(Ledger):
 
     def _state_key(self, user: str, status: str, created: int, resource_key: str) -> list[tuple[str, Any]]:
         return self._index_key(("user_state", f"{user}:{_STATE_TAGS[status]}"), created, resource_key)
+
+    def _index_keys(self, owner: str, created: int, resource_key: str) -> tuple[list, list, list]:
+        """The keys of an upload's index rows: its ``uploads`` row, its pending and its completed ``upload_states``
+        rows (``created``: its creation millisecond)."""
+        user = _hash(owner)
+        return (self._index_key(("user_hash", user), created, resource_key),
+                self._state_key(user, PENDING, created, resource_key),
+                self._state_key(user, COMPLETED, created, resource_key))
 
     def _call(self, tables: Sequence[str], call: Callable[[], T]) -> T:
         """``call()``; when it finds a table missing, the table is created and the call made once more."""
