@@ -10,4 +10,7 @@ from upload_broker.uploads import ListUploads
 operation = ListUploads(
     function="list_uploads",
     path="/v1/uploads",
+    # What the creates issue (tests/unit/test_openapi.py checks this against their declarations).
+    uploads=frozenset({("vod", "video"), ("vod", "image"), ("vod", "attached-media"), ("ice", "media"),
+                       ("wangsu", "video")}),
 )

@@ -42,8 +42,16 @@ class ListUploads:
 
     function: str
     path: str
+    # The (provider, kind) of every upload a create issues: what the listing shows. Anything else the ledger
+    # owns (a Wangsu fileId claim recorded by an older broker, before claims were kept out of the index) is
+    # not an upload and is left out.
+    uploads: frozenset[tuple[str, str]]
     action: str = "ListUploads"  # its name in the audit trail (it calls no upstream)
     id_field: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.uploads:
+            raise TypeError(f"{self.function}: declare the (provider, kind) of the uploads it lists")
 
     @property
     def route(self) -> Route:
@@ -73,7 +81,8 @@ class ListUploads:
         page = call.broker.ledger.list_uploads(call.user, limit=limit, status=status, after=after)
         return Answer({
             "RequestId": call.request_id,
-            "Uploads": [upload_view(upload) for upload in page.uploads],
+            "Uploads": [upload_view(upload) for upload in page.uploads
+                        if (upload.provider, upload.kind) in self.uploads],
             "NextToken": next_token(call.user, page.next, status) if page.next is not None else None,
         })
 

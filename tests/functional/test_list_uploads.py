@@ -203,3 +203,24 @@ def test_a_token_that_is_not_one_is_refused(client, auth, bad):
         assert response.status_code == 200  # an empty NextToken is the first page, as with ICE's lists
     else:
         assert response.status_code == 400 and response.json["Field"] == "NextToken"
+
+
+def test_a_wangsu_file_id_is_not_an_upload_of_its_own(client, auth, broker):
+    """The fileId claim is owned like a resource, but the upload is the video the create issued: one entry."""
+    answer = client.post("/v1/wangsu/upload-tokens", json={"originFileName": "trip.mp4", "fileId": "file-123"},
+                         headers=auth())
+    assert answer.status_code == 200, answer.json
+
+    uploads = listing(client, auth).json["Uploads"]
+
+    assert [(u["Provider"], u["Kind"], u["Id"]) for u in uploads] == [("wangsu", "video", answer.json["videoId"])]
+    assert broker.ledger.find("wangsu-file", "file-123").owner == "alice"  # still the caller's claim
+
+
+def test_a_claim_recorded_by_an_older_broker_is_not_listed(client, auth, broker):
+    # Before claims were kept out of the index, one was written like an upload.
+    broker.ledger.record_creation(provider="wangsu-file", resource_id="old-file", owner="alice", kind="file",
+                                  operation="getUploadToken", request_id="r", upstream_request_id=None,
+                                  at=time.time())
+    video_id = create_video(client, auth)
+    assert [u["Id"] for u in listing(client, auth).json["Uploads"]] == [video_id]

@@ -191,6 +191,19 @@ def test_find_returns_completed_at(ledger):
     assert (found.completed_at, found.status, found.owner, found.created_at) == (NOW + 42.5, COMPLETED, "alice", NOW)
 
 
+def test_an_unlisted_record_is_owned_but_never_listed_nor_reindexed(ledger):
+    ledger.record_creation(provider="wangsu-file", resource_id="file-1", owner="alice", kind="file",
+                           operation="getUploadToken", request_id="r", upstream_request_id=None, at=NOW + 1,
+                           listed=False)
+    create(ledger, "v1")
+
+    assert ledger.find("wangsu-file", "file-1").owner == "alice"
+    assert ids(ledger.list_uploads("alice", limit=10)) == ["v1"]
+    assert ids(ledger.list_uploads("alice", limit=10, status=PENDING)) == ["v1"]
+    ledger.reindex_uploads()
+    assert ids(ledger.list_uploads("alice", limit=10)) == ["v1"]
+
+
 def test_five_thousand_uploads_page_the_pending_ones_exactly(ledger, ledger_url):
     # Not timed: it proves the filtered paging is exact at a size where an index matters. (Speed is shown by
     # the SQLite query plan test below, and by the Redis design: one ZRANGEBYLEX per page.)

@@ -222,6 +222,12 @@ def _listing_enums() -> dict[str, list]:
     }
 
 
+def test_the_listing_shows_exactly_what_the_creates_issue():
+    from functions.list_uploads.operation import operation as listing
+
+    assert listing.uploads == {(op.provider, op.kind) for op in OPERATIONS if op.is_create}
+
+
 def test_every_enum_in_the_spec_is_a_list_the_code_declares():
     expected = {_request_enum_path(schema, dotted): values for (schema, dotted), values in ENUM_COUNTERPARTS.items()}
     expected |= _listing_enums()

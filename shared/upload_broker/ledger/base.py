@@ -166,8 +166,13 @@ class Ledger(ABC):
         request_id: str,
         upstream_request_id: str | None,
         at: float,
+        listed: bool = True,
     ) -> None:
-        """Record that ``owner`` created ``resource_id``; the first owner of an id keeps it."""
+        """Record that ``owner`` created ``resource_id``; the first owner of an id keeps it.
+
+        ``listed=False`` records a claim that is not an upload (a Wangsu ``fileId``, whose upload is the video
+        its create issued): it is owned like any other record, but never in the owner's :meth:`list_uploads`
+        (no index entry is written, and a reindex writes none)."""
 
     @abstractmethod
     def find(self, provider: str, resource_id: str) -> Resource | None:

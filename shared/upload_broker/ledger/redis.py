@@ -315,15 +315,17 @@ class RedisLedger(Ledger):
     # -- ownership ----------------------------------------------------------------------------------
 
     def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
-                        at) -> None:
-        fields = {
+                        at, listed=True) -> None:
+        fields: dict[str, str | int] = {
             "owner": owner, "kind": kind, "operation": operation, "request_id": request_id,
             "upstream_request_id": upstream_request_id or "", "created_at": repr(float(at)), "refresh_count": 0,
         }
+        if not listed:
+            fields["unlisted"] = 1  # a claim, not an upload: never in the owner's sets (reindex reads this too)
         args = [item for pair in fields.items() for item in pair]
         created = self._run(lambda: self._record_creation(keys=[self._resource_key(provider, resource_id)], args=args))
-        if created != 1:
-            return  # the id has an owner already, who keeps it (and its place in their list)
+        if created != 1 or not listed:
+            return  # the id has an owner already, who keeps it (and its place in their list); or a claim
         # Second, in its own script: the sets are under the owner's hash tag, the resource is not.
         member = _member(Position(created_ms(float(at)), provider, resource_id))
         self._run(lambda: self._index_creation(keys=self._upload_keys(owner), args=[member]))
@@ -420,8 +422,8 @@ class RedisLedger(Ledger):
         uploads: list[tuple[Resource, str, list[str]]] = []
         unreadable = 0
         for key, found in zip(keys, hashes, strict=True):
-            if not found:
-                continue  # gone since the scan saw it
+            if not found or found.get("unlisted"):
+                continue  # gone since the scan saw it, or a claim that is not an upload
             provider, _, resource_id = key[len(head):].partition(":")
             try:
                 resource = _resource(provider, resource_id, found)

@@ -135,11 +135,13 @@ class SqliteLedger(Ledger):
     # -- ownership ----------------------------------------------------------------------------------
 
     def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
-                        at) -> None:
+                        at, listed=True) -> None:
         self._write(
             "INSERT OR IGNORE INTO resources (provider, resource_id, owner, kind, operation, request_id,"
             " upstream_request_id, created_at, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (provider, resource_id, owner, kind, operation, request_id, upstream_request_id, at, created_ms(at)),
+            # An unlisted record (a claim, not an upload) has no created_ms: the listing's index skips it.
+            (provider, resource_id, owner, kind, operation, request_id, upstream_request_id, at,
+             created_ms(at) if listed else None),
         )
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
@@ -180,7 +182,7 @@ class SqliteLedger(Ledger):
         self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
     ) -> UploadPage:
         _check_page(limit, status)
-        where = "owner = ?"
+        where = "owner = ? AND created_ms IS NOT NULL"
         args: list[object] = [owner]
         if status is not None:
             where += " AND completed = ?"

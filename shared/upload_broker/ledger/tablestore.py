@@ -160,7 +160,7 @@ _STATE_TAGS = {PENDING: "p", COMPLETED: "c"}
 # The resource row's columns a list of uploads joins with its index rows.
 _LISTED_COLUMNS = ["owner", "kind", "created_at", "refresh_count", "completed_at"]
 # The resource row's columns its index rows are made from (reindex_uploads).
-_INDEXED_COLUMNS = ["owner", "kind", "created_at", "completed_at"]
+_INDEXED_COLUMNS = ["owner", "kind", "created_at", "completed_at", "unlisted"]
 # Rows per request: BatchGetRow reads at most 100 (https://www.alibabacloud.com/help/doc-detail/27310.html),
 # BatchWriteRow writes at most 200 (https://www.alibabacloud.com/help/doc-detail/27311.html), GetRange answers
 # at most 5,000 (https://alibabacloud.com/help/zh/tablestore/general-limits-of-tablestore); the fake refuses more.
@@ -372,7 +372,7 @@ class TablestoreLedger(Ledger):
     # -- ownership ----------------------------------------------------------------------------------
 
     def record_creation(self, *, provider, resource_id, owner, kind, operation, request_id, upstream_request_id,
-                        at) -> None:
+                        at, listed=True) -> None:
         resource_key = self._resource_key(provider, resource_id)
         columns: list[tuple[str, Any]] = [
             ("owner", owner), ("kind", kind), ("operation", operation), ("request_id", request_id),
@@ -380,6 +380,9 @@ class TablestoreLedger(Ledger):
         ]
         if upstream_request_id:
             columns.append(("upstream_request_id", upstream_request_id))
+        if not listed:
+            columns.append(("unlisted", True))  # a claim, not an upload: no index rows (reindex reads this too)
+        indexed = listed
         listed, pending, _ = self._index_keys(owner, created_ms(at), resource_key)
         index_columns = _index_columns(provider, resource_id, kind)
         resources, uploads, states = self.tables["resources"], self.tables["uploads"], self.tables["upload_states"]
@@ -392,12 +395,13 @@ class TablestoreLedger(Ledger):
             request = BatchWriteRowRequest()
             request.add(TableInBatchWriteRowItem(resources, [PutRowItem(
                 Row([("id", resource_key)], columns), Condition(RowExistenceExpectation.EXPECT_NOT_EXIST))]))
-            request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
-                Row(listed, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
-            request.add(TableInBatchWriteRowItem(states, [PutRowItem(
-                Row(pending, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
+            if indexed:
+                request.add(TableInBatchWriteRowItem(uploads, [PutRowItem(
+                    Row(listed, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
+                request.add(TableInBatchWriteRowItem(states, [PutRowItem(
+                    Row(pending, index_columns), Condition(RowExistenceExpectation.IGNORE))]))
             response = self._client.batch_write_row(request)
-            for table in (resources, uploads, states):
+            for table in (resources, uploads, states) if indexed else (resources,):
                 for item in response.get_put_by_table(table):
                     if item.is_ok or (table == resources and item.error_code == "OTSConditionCheckFail"):
                         continue
@@ -789,6 +793,8 @@ class TablestoreLedger(Ledger):
             key = row.primary_key[0][1]
             columns = {column[0]: column[1] for column in row.attribute_columns}
             provider, separator, resource_id = key.partition(":")
+            if columns.get("unlisted"):
+                continue  # a claim, not an upload: never indexed
             if not separator or not {"owner", "kind", "created_at"} <= columns.keys():
                 skipped += 1
                 continue

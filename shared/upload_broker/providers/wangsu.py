@@ -111,6 +111,7 @@ class WangsuGetUploadToken(Operation):
             ledger.record_creation(
                 provider=WANGSU_FILE_PROVIDER, resource_id=file_id, owner=call.user, kind="file",
                 operation=self.action, request_id=call.request_id, upstream_request_id=None, at=call.now,
+                listed=False,  # the upload is the video the create issues; the fileId is only whose it is
             )
             record = ledger.find(WANGSU_FILE_PROVIDER, file_id)
         if record is None or record.owner != call.user:
