@@ -29,6 +29,7 @@ from bench.fc import create_invocation  # noqa: E402
 from functions.create_upload_video.operation import operation  # noqa: E402
 from tests.fakes import aliyun_rpc  # noqa: E402
 from tests.fakes.aliyun_rpc import FakeVod  # noqa: E402
+from tests.ledger_fixtures import delete_prefix  # noqa: E402
 from upload_broker.config import Config, Credentials  # noqa: E402
 from upload_broker.ledger import IdempotencyClaim, Ledger, UploadPage  # noqa: E402
 from upload_broker.runtime import Broker, fc_handler  # noqa: E402
@@ -124,12 +125,7 @@ def main() -> None:
                 broker.ledger.close()
         if "redis" in urls:
             try:
-                import redis
-
-                client = redis.Redis.from_url(args.redis_url)
-                keys = list(client.scan_iter(match=prefix + "*", count=1000))
-                if keys:
-                    client.delete(*keys)
+                delete_prefix(args.redis_url, prefix)
             except Exception:  # noqa: BLE001 - cleanup only
                 pass
 

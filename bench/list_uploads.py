@@ -77,6 +77,7 @@ for _entry in (str(ROOT / "shared"), str(ROOT)):
 
 from bench.fc import FcContext, event_bytes  # noqa: E402
 from functions.list_uploads.operation import operation  # noqa: E402
+from tests.ledger_fixtures import delete_prefix  # noqa: E402
 from upload_broker.config import Config, Credentials  # noqa: E402
 from upload_broker.ledger import COMPLETED, PENDING, Ledger, Position, created_ms  # noqa: E402
 from upload_broker.runtime import Broker, fc_handler  # noqa: E402
@@ -214,22 +215,6 @@ def redis_dump(url: str, prefix: str) -> dict[str, Any]:
     return dump
 
 
-def delete_redis_prefix(url: str, prefix: str) -> int:
-    import redis
-
-    client = redis.Redis.from_url(url)
-    deleted, batch = 0, []
-    for key in client.scan_iter(match=prefix + "*", count=1000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            deleted += client.delete(*batch)
-            batch = []
-    if batch:
-        deleted += client.delete(*batch)
-    client.close()
-    return deleted
-
-
 _PARITY_MS = int(time.time() * 1000) - 5000
 
 
@@ -252,8 +237,8 @@ def check_redis_parity() -> None:
         if not expected or expected != found:
             raise RuntimeError(f"the Redis bulk path does not write what the ledger writes:\n{expected}\n{found}")
     finally:
-        delete_redis_prefix(REDIS_URL, by_methods)
-        delete_redis_prefix(REDIS_URL, in_bulk)
+        delete_prefix(REDIS_URL, by_methods)
+        delete_prefix(REDIS_URL, in_bulk)
 
 
 def fill_redis(ledger: Any, population: Population) -> str:
@@ -471,7 +456,7 @@ def opened(backend: str, stack: ExitStack) -> Iterator[tuple[Ledger, Callable[[A
             yield ledger, fill_redis
         finally:
             ledger.close()
-            delete_redis_prefix(REDIS_URL, prefix)
+            delete_prefix(REDIS_URL, prefix)
     else:
         from tests.fakes.tablestore import FakeTablestore
         from upload_broker.ledger.tablestore import TablestoreLedger

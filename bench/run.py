@@ -76,6 +76,7 @@ for _entry in (str(ROOT / "shared"), str(ROOT)):
 
 from bench.fc import Staged  # noqa: E402
 from bench.serve import KEY_ID, KEY_SECRET  # noqa: E402
+from tests.ledger_fixtures import delete_prefix  # noqa: E402
 
 PYTHON = sys.executable
 BODY = b'{"Title":"bench upload","FileName":"movie.mp4"}'
@@ -361,23 +362,6 @@ def redis_available() -> str | None:
     except OSError as error:
         return f"no Redis on 127.0.0.1:6379 ({error.__class__.__name__})"
     return None
-
-
-def delete_redis_prefix(prefix: str) -> int:
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=15)
-    deleted = 0
-    batch = []
-    for key in client.scan_iter(match=prefix + "*", count=1000):
-        batch.append(key)
-        if len(batch) >= 500:
-            deleted += client.delete(*batch)
-            batch = []
-    if batch:
-        deleted += client.delete(*batch)
-    client.close()
-    return deleted
 
 
 # --- 2: concurrency --------------------------------------------------------------------------------
@@ -807,7 +791,7 @@ def main(argv: list[str] | None = None) -> int:
                     "HS256, Redis", {"broker": broker_caller(broker.url, token), "direct": direct}, rounds, warmup)
             finally:
                 stop(broker)
-                details["overhead_hs256_redis_keys_deleted"] = delete_redis_prefix(prefix)
+                details["overhead_hs256_redis_keys_deleted"] = delete_prefix("redis://127.0.0.1:6379/15", prefix)
 
         note(f"ledger latency: {ledger_requests} creates per backend through the FC handler (bench/ledger_latency.py)")
         details["ledger_latency"] = json.loads(subprocess.run(

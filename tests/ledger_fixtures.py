@@ -47,16 +47,24 @@ def require_redis(url: str = REDIS_TEST_URL) -> None:
         client.close()
 
 
-def delete_prefix(url: str, prefix: str) -> None:
+def delete_prefix(url: str, prefix: str) -> int:
+    """Delete every key under ``prefix`` (SCAN, never KEYS; in batches of 1,000); how many were deleted.
+    The tests' cleanup, and the benchmarks' (bench/run.py, bench/list_uploads.py)."""
     import redis
 
     client = redis.Redis.from_url(url)
+    deleted, batch = 0, []
     try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
+        for key in client.scan_iter(match=prefix + "*", count=1000):
+            batch.append(key)
+            if len(batch) >= 1000:
+                deleted += client.delete(*batch)
+                batch = []
+        if batch:
+            deleted += client.delete(*batch)
     finally:
         client.close()
+    return deleted
 
 
 @pytest.fixture

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from upload_broker.config import ConfigError, _Env
+from upload_broker.config import ConfigError, ledger_url_setting
 from upload_broker.ledger import AuditRecord, LedgerUnavailable, open_ledger
-
-DEFAULT_LEDGER_URL = "sqlite:///broker-ledger.sqlite3"
-
 
 HEADER = ("time", "outcome", "status", "code", "operation", "resource_id", "request_id", "upstream_request_id",
           "source_ip", "user_agent")
@@ -43,11 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.limit < 1:
         parser.error("--limit must be at least 1")
-    environ = dict(os.environ)
-    if args.ledger_url:
-        environ["BROKER_LEDGER_URL"] = args.ledger_url
     try:
-        url = _Env(environ).ledger_url("BROKER_LEDGER_URL", DEFAULT_LEDGER_URL)
+        url = ledger_url_setting(args.ledger_url)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -195,6 +195,16 @@ class Config:
         )
 
 
+def ledger_url_setting(override: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``override`` or ``BROKER_LEDGER_URL``, validated as :meth:`Config.from_env` validates it (default: the
+    embedded SQLite file): for the command-line tools that open the ledger without a whole broker (the audit
+    CLI, the reindex). Raises :class:`ConfigError` naming the variable."""
+    settings = dict(os.environ if environ is None else environ)
+    if override:
+        settings["BROKER_LEDGER_URL"] = override
+    return _Env(settings).ledger_url("BROKER_LEDGER_URL", Config.ledger_url)
+
+
 class _Env:
     """Typed readers over an environment mapping; each failure names its variable."""
 

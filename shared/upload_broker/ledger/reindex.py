@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from upload_broker.config import ConfigError, _Env
+from upload_broker.config import ConfigError, ledger_url_setting
 from upload_broker.ledger import LedgerUnavailable, open_ledger
-
-DEFAULT_LEDGER_URL = "sqlite:///broker-ledger.sqlite3"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,11 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.batch <= 5000:
         parser.error("--batch must be 1-5000")
-    environ = dict(os.environ)
-    if args.ledger_url:
-        environ["BROKER_LEDGER_URL"] = args.ledger_url
     try:
-        url = _Env(environ).ledger_url("BROKER_LEDGER_URL", DEFAULT_LEDGER_URL)
+        url = ledger_url_setting(args.ledger_url)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
