@@ -28,9 +28,10 @@ from upload_broker.errors import InvalidParameter
 from upload_broker.flows import iso_utc
 from upload_broker.http import Answer, Endpoint, Route
 from upload_broker.ledger import UPLOAD_STATUSES, Position, Resource, created_ms
+from upload_broker.ledger.base import MAX_PAGE
 
 DEFAULT_MAX_RESULTS = 10
-MAX_RESULTS = 100
+MAX_RESULTS = MAX_PAGE
 QUERY_FIELDS = ("MaxResults", "NextToken", "Status")
 _TOKEN_VERSION = "1"  # noqa: S105 - the NextToken format's version, not a secret
 _MAX_TOKEN_CHARS = 512

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -58,6 +58,33 @@ class Resource:
     @property
     def position(self) -> Position:
         return Position(created_ms(self.created_at), self.provider, self.resource_id)
+
+
+def stored_resource(provider: str, resource_id: str, fields: Mapping[str, Any]) -> Resource:
+    """The Resource a stored record's fields hold (a Redis hash's text, a Tablestore row's typed values); a
+    field written empty or never written is its default."""
+    completed_at = fields.get("completed_at")
+    return Resource(
+        provider=provider,
+        resource_id=resource_id,
+        owner=fields["owner"],
+        kind=fields["kind"],
+        created_at=float(fields["created_at"]),
+        refresh_count=int(fields.get("refresh_count") or 0),
+        completed_at=None if completed_at in (None, "") else float(completed_at),
+    )
+
+
+# The most uploads one page of ``Ledger.list_uploads`` holds (and ``GET /v1/uploads``'s MaxResults allows).
+MAX_PAGE = 100
+
+
+def check_page(limit: int, status: str | None) -> None:
+    """Refuse a page size or a status outside the contract: a caller's bug, better loud than a wrong page."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be 1-{MAX_PAGE}, not {limit}")
+    if status is not None and status not in UPLOAD_STATUSES:
+        raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
 
 
 def created_ms(at: float) -> int:

@@ -48,7 +48,6 @@ from redis.retry import Retry
 from upload_broker.ledger.base import (
     COMPLETED,
     PENDING,
-    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
@@ -58,7 +57,9 @@ from upload_broker.ledger.base import (
     Position,
     Resource,
     UploadPage,
+    check_page,
     created_ms,
+    stored_resource,
 )
 
 log = logging.getLogger("upload_broker.ledger")
@@ -244,19 +245,6 @@ def _glob_escape(text: str) -> str:
     return "".join("\\" + char if char in "*?[]\\" else char for char in text)
 
 
-def _resource(provider: str, resource_id: str, found: dict[str, str]) -> Resource:
-    completed_at = found.get("completed_at")
-    return Resource(
-        provider=provider,
-        resource_id=resource_id,
-        owner=found["owner"],
-        kind=found["kind"],
-        created_at=float(found["created_at"]),
-        refresh_count=int(found.get("refresh_count") or 0),
-        completed_at=float(completed_at) if completed_at else None,
-    )
-
-
 class RedisLedger(Ledger):
     """The ledger in Redis; thread-safe (redis-py's pool hands each thread its own connection)."""
 
@@ -334,7 +322,7 @@ class RedisLedger(Ledger):
         key = self._resource_key(provider, resource_id)
         # str, not bytes: the client is made with decode_responses=True, which its types do not follow.
         found = cast("dict[str, str]", self._run(lambda: self._client.hgetall(key)))
-        return _resource(provider, resource_id, found) if found else None
+        return stored_resource(provider, resource_id, found) if found else None
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
         key = self._resource_key(provider, resource_id)
@@ -349,7 +337,7 @@ class RedisLedger(Ledger):
         flat = self._run(lambda: self._mark_completed(keys=[key], args=[repr(float(at))]))
         if not flat:
             return None
-        resource = _resource(provider, resource_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        resource = stored_resource(provider, resource_id, dict(zip(flat[::2], flat[1::2], strict=True)))
         # Second, as for a creation: move the member from pending to completed in the owner's sets.
         member = _member(resource.position)
         self._run(lambda: self._index_completion(keys=self._upload_keys(resource.owner), args=[member]))
@@ -358,10 +346,7 @@ class RedisLedger(Ledger):
     def list_uploads(
         self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
     ) -> UploadPage:
-        if not 1 <= limit <= 100:
-            raise ValueError(f"limit must be 1-100, not {limit}")
-        if status is not None and status not in UPLOAD_STATUSES:
-            raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
+        check_page(limit, status)
         key = self._upload_key(owner, status)
         start = "(" + _member(after) if after is not None else "-"
         # ZRANGEBYLEX, the same range as ZRANGE ... BYLEX, which needs Redis 6.2. One member more than the
@@ -381,7 +366,7 @@ class RedisLedger(Ledger):
             # The hash is the truth; the sets only say where to look.
             if not found or found.get("owner") != owner:
                 continue
-            resource = _resource(at.provider, at.resource_id, found)
+            resource = stored_resource(at.provider, at.resource_id, found)
             if status is None or resource.status == status:
                 uploads.append(resource)
         return UploadPage(uploads, page[-1] if len(members) > limit else None)
@@ -426,7 +411,7 @@ class RedisLedger(Ledger):
                 continue  # gone since the scan saw it, or a claim that is not an upload
             provider, _, resource_id = key[len(head):].partition(":")
             try:
-                resource = _resource(provider, resource_id, found)
+                resource = stored_resource(provider, resource_id, found)
             except (KeyError, ValueError):
                 unreadable += 1
                 continue

@@ -20,7 +20,6 @@ from typing import TypeVar, cast
 from upload_broker.ledger.base import (
     AUDIT_COLUMNS,
     COMPLETED,
-    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
@@ -30,6 +29,7 @@ from upload_broker.ledger.base import (
     Position,
     Resource,
     UploadPage,
+    check_page,
     created_ms,
     retry_after,
 )
@@ -181,7 +181,7 @@ class SqliteLedger(Ledger):
     def list_uploads(
         self, owner: str, *, limit: int, status: str | None = None, after: Position | None = None
     ) -> UploadPage:
-        _check_page(limit, status)
+        check_page(limit, status)
         where = "owner = ? AND created_ms IS NOT NULL"
         args: list[object] = [owner]
         if status is not None:
@@ -331,14 +331,6 @@ def _find(db: sqlite3.Connection, provider: str, resource_id: str) -> tuple | No
         f"SELECT {_RESOURCE_COLUMNS} FROM resources WHERE provider = ? AND resource_id = ?",  # noqa: S608
         (provider, resource_id),
     ).fetchone()
-
-
-def _check_page(limit: int, status: str | None) -> None:
-    """Refuse a page size or status outside the contract: a caller's bug, better loud than a wrong page."""
-    if not 1 <= limit <= 100:
-        raise ValueError(f"limit must be 1-100, not {limit}")
-    if status is not None and status not in UPLOAD_STATUSES:
-        raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
 
 
 def _migrate(db: sqlite3.Connection) -> None:

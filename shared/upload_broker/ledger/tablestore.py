@@ -117,7 +117,6 @@ from upload_broker.ledger.base import (  # noqa: E402
     AUDIT_COLUMNS,
     COMPLETED,
     PENDING,
-    UPLOAD_STATUSES,
     AuditRecord,
     IdempotencyClaim,
     Ledger,
@@ -127,8 +126,10 @@ from upload_broker.ledger.base import (  # noqa: E402
     Position,
     Resource,
     UploadPage,
+    check_page,
     created_ms,
     retry_after,
+    stored_resource,
 )
 
 log = logging.getLogger("upload_broker.ledger")
@@ -294,28 +295,6 @@ def _index_columns(provider: str, resource_id: str, kind: str) -> list[tuple[str
     return [("provider", provider), ("resource_id", resource_id), ("kind", kind)]
 
 
-def _resource(provider: str, resource_id: str, row: dict[str, Any]) -> Resource:
-    """The Resource a ``resources`` row records."""
-    completed_at = row.get("completed_at")
-    return Resource(
-        provider=provider,
-        resource_id=resource_id,
-        owner=row["owner"],
-        kind=row["kind"],
-        created_at=float(row["created_at"]),
-        refresh_count=int(row.get("refresh_count", 0)),
-        completed_at=None if completed_at is None else float(completed_at),
-    )
-
-
-def _check_page(limit: int, status: str | None) -> None:
-    """Refuse a page size or a status outside the contract: a caller's bug, better loud than a wrong page."""
-    if not 1 <= limit <= 100:
-        raise ValueError(f"limit must be 1-100, not {limit}")
-    if status is not None and status not in UPLOAD_STATUSES:
-        raise ValueError(f"status must be one of {UPLOAD_STATUSES}, not {status!r}")
-
-
 def _all_of(conditions: Sequence[SingleColumnCondition]) -> Any:
     if len(conditions) == 1:
         return conditions[0]
@@ -411,7 +390,7 @@ class TablestoreLedger(Ledger):
 
     def find(self, provider: str, resource_id: str) -> Resource | None:
         row = self._run(lambda: self._get("resources", [("id", self._resource_key(provider, resource_id))]))
-        return None if row is None else _resource(provider, resource_id, row)
+        return None if row is None else stored_resource(provider, resource_id, row)
 
     def record_refresh(self, *, provider: str, resource_id: str, at: float, limit: int | None = None) -> bool:
         key = [("id", self._resource_key(provider, resource_id))]
@@ -461,7 +440,7 @@ class TablestoreLedger(Ledger):
             if row is None:
                 return None  # never issued: nothing is written
             self._move_state(row, provider, resource_id, key[0][1])
-            return _resource(provider, resource_id, row)
+            return stored_resource(provider, resource_id, row)
 
         return self._run(lambda: self._call((self.tables["uploads"], states), mark))
 
@@ -704,7 +683,7 @@ class TablestoreLedger(Ledger):
         created in the index row's millisecond (a retried create of one id leaves a second index row) and, with
         ``status``, is in that status now. Ties of one millisecond come in descending ``<provider>:<id>`` order.
         """
-        _check_page(limit, status)
+        check_page(limit, status)
         user = _hash(owner)
         if status is None:
             table, partition = "uploads", ("user_hash", user)
@@ -736,7 +715,7 @@ class TablestoreLedger(Ledger):
                 continue  # a claim that lost: the id is someone else's
             if created_ms(float(resource["created_at"])) != row["created"]:
                 continue  # the index row of a retried create; the one of the first create is listed
-            upload = _resource(row["provider"], row["resource_id"], resource)
+            upload = stored_resource(row["provider"], row["resource_id"], resource)
             if status is None or upload.status == status:
                 uploads.append(upload)
         if len(rows) <= limit:
