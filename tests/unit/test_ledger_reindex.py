@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import ledger_fixtures
+from tests.unit.test_ledger_uploads import create, list_all
 from upload_broker.ledger import COMPLETED, PENDING, open_ledger
 from upload_broker.ledger.reindex import main
 
@@ -41,30 +42,14 @@ def ledger(url):
     opened.close()
 
 
-def create(ledger, resource_id, owner="alice", at=NOW, provider="vod"):
-    ledger.record_creation(provider=provider, resource_id=resource_id, owner=owner, kind="video",
-                           operation="CreateUploadVideo", request_id="req-1", upstream_request_id="up-1", at=at)
-
-
 def complete(ledger, resource_id, at=NOW + 600, provider="vod"):
     return ledger.mark_completed(provider=provider, resource_id=resource_id, at=at)
 
 
-def list_all(ledger, owner="alice", *, limit=4, status=None):
-    """Every page in turn: the pages' sizes and the uploads listed, in order."""
-    sizes, uploads, after = [], [], None
-    while True:
-        page = ledger.list_uploads(owner, limit=limit, status=status, after=after)
-        sizes.append(len(page.uploads))
-        uploads += page.uploads
-        if page.next is None:
-            return sizes, uploads
-        after = page.next
-
 
 def listings(ledger, owners=("alice", "bob")):
     """{(owner, status): (page sizes, uploads)} for every owner and status (None: all)."""
-    return {(owner, status): list_all(ledger, owner, status=status) for owner in owners for status in STATUSES}
+    return {(owner, status): list_all(ledger, owner, limit=4, status=status) for owner in owners for status in STATUSES}
 
 
 def listed_ids(ledger, owner="alice", status=None):
