@@ -123,6 +123,11 @@ class CallbackEndpoint(Endpoint):
                         resource_id=resource_id, at=now)
 
 
+def signature(url: str, timestamp: str, key: str) -> str:
+    """VOD's ``X-VOD-SIGNATURE`` for a callback to ``url`` sent at ``timestamp`` with ``key``: lowercase hex."""
+    return hashlib.md5(f"{url}|{timestamp}|{key}".encode(), usedforsecurity=False).hexdigest()
+
+
 def verify_signature(request: Request, url: str | None, keys: tuple[str, ...], *, now: float) -> None:
     """403 unless ``X-VOD-SIGNATURE`` is md5("<url>|<X-VOD-TIMESTAMP>|<key>") for one of ``keys`` and the
     timestamp is within :data:`CLOCK_WINDOW_SECONDS` of ``now``."""
@@ -130,20 +135,19 @@ def verify_signature(request: Request, url: str | None, keys: tuple[str, ...], *
         raise Forbidden("VOD callbacks are refused: the operator has not set VOD_CALLBACK_AUTH_KEY (and "
                         "VOD_CALLBACK_URL), so no callback can be verified.")
     timestamp = (request.headers.get("X-VOD-TIMESTAMP") or "").strip()
-    signature = (request.headers.get("X-VOD-SIGNATURE") or "").strip()
-    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
+    sent = (request.headers.get("X-VOD-SIGNATURE") or "").strip()
+    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(sent):
         raise Forbidden("A VOD callback must carry X-VOD-TIMESTAMP (10 digits) and X-VOD-SIGNATURE (32 hex digits).")
     if abs(now - int(timestamp)) > CLOCK_WINDOW_SECONDS:
         raise Forbidden(f"The callback's X-VOD-TIMESTAMP is more than {CLOCK_WINDOW_SECONDS} seconds from the "
                         "broker's clock; it is refused as stale or from the future.")
-    given = signature.lower().encode("ascii")
+    given = sent.lower().encode("ascii")
     matched = False
     for key in keys:  # every key is compared, so the time taken does not say which one matched
-        expected = hashlib.md5(f"{url}|{timestamp}|{key}".encode(), usedforsecurity=False).hexdigest()
-        matched |= hmac.compare_digest(expected.encode("ascii"), given)
+        matched |= hmac.compare_digest(signature(url, timestamp, key).encode("ascii"), given)
     if not matched:
         raise Forbidden("The callback's X-VOD-SIGNATURE does not verify with the configured callback URL and key.")
 
 
-__all__ = ["CLOCK_WINDOW_SECONDS", "CallbackEndpoint", "LockingEvent", "VodCallback",
+__all__ = ["CLOCK_WINDOW_SECONDS", "CallbackEndpoint", "LockingEvent", "VodCallback", "signature",
            "verify_signature"]

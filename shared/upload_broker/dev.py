@@ -308,13 +308,13 @@ def _signed_callback(event_text: str, environ: Mapping[str, str]) -> str:
     and key in the environment (the fake VOD's, unless the operator set their own)."""
     if "${VOD_TIMESTAMP}" not in event_text:
         return event_text
-    import hashlib
+    from upload_broker.callbacks import signature
 
     timestamp = str(int(time.time()))
     url = environ.get("VOD_CALLBACK_URL", "")
     key = (environ.get("VOD_CALLBACK_AUTH_KEY") or "").split(",")[0].strip()
-    signature = hashlib.md5(f"{url}|{timestamp}|{key}".encode(), usedforsecurity=False).hexdigest()
-    return event_text.replace("${VOD_TIMESTAMP}", timestamp).replace("${VOD_SIGNATURE}", signature)
+    signed = signature(url, timestamp, key)
+    return event_text.replace("${VOD_TIMESTAMP}", timestamp).replace("${VOD_SIGNATURE}", signed)
 
 
 @dataclass(frozen=True)
