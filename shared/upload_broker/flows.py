@@ -45,13 +45,15 @@ log = logging.getLogger("upload_broker")
 DEFAULT_CREDENTIAL_SECONDS = 3000
 
 
-def call_upstream(call: Call, operation: Operation, params: dict[str, Any], *, idempotent: bool) -> dict[str, Any]:
-    """``operation.action`` on its provider's client, with the provider's credentials, inside the budget."""
+def call_upstream(call: Call, operation: Operation, params: dict[str, Any], *, idempotent: bool,
+                  action: str | None = None) -> dict[str, Any]:
+    """``operation.action`` (or another ``action`` of its provider, such as a refresh's status lookup) on its
+    provider's client, with the provider's credentials, inside the request's budget."""
     provider = provider_named(operation.provider)
     try:
         return call.broker.upstream(operation.provider).call(
-            operation.action, params, credentials=provider.credentials(call), budget=call.upstream_budget(),
-            idempotent=idempotent,
+            action or operation.action, params, credentials=provider.credentials(call),
+            budget=call.upstream_budget(), idempotent=idempotent,
         )
     except BadRequest as refused:
         setting = operator_setting_refused(refused, operation.operator_fields)
@@ -222,10 +224,7 @@ def source_in(call: Call, operation: Operation, check: SourceCheck, resource_id:
     """
     provider = provider_named(operation.provider)
     try:
-        answer = call.broker.upstream(operation.provider).call(
-            check.action, {check.id_param: resource_id}, credentials=provider.credentials(call),
-            budget=call.upstream_budget(), idempotent=True,
-        )
+        answer = call_upstream(call, operation, {check.id_param: resource_id}, idempotent=True, action=check.action)
     except NotFound as missing:
         raise provider.not_found(operation.kind, missing.upstream_request_id) from None
     except BadRequest as refused:
